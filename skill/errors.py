@@ -1,0 +1,55 @@
+"""One error root for the skill; every error carries a code and a spoken response key."""
+
+from __future__ import annotations
+
+
+class AftercareError(Exception):
+    """Root of every error the skill raises on purpose."""
+
+    code: str = "error"
+    """Short machine-readable code, stable across releases."""
+
+    response_key: str = "error.generic"
+    """Key in responses/ of the kind line spoken when this error reaches a person."""
+
+
+class DataFileError(AftercareError):
+    """A file in intents/, responses/ or a pattern/routine file is malformed."""
+
+    code = "data_file"
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{path}: {key}: {problem}" if key else f"{path}: {problem}")
+
+
+class ConfigError(AftercareError):
+    """config.yaml is wrong; the message names the file, the key and what is allowed."""
+
+    code = "config"
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{path}: {key}: {problem}" if key else f"{path}: {problem}")
+
+
+class VoiceError(AftercareError):
+    """The Piper voice cannot be loaded or cannot synthesize."""
+
+    code = "voice"
+
+
+class BrokerError(AftercareError):
+    """The MQTT broker cannot be reached, refused us, or could not be started."""
+
+    code = "broker"
+
+
+class MessageError(AftercareError):
+    """An incoming MQTT message is malformed; it is logged once and dropped."""
+
+    code = "bad_message"
