@@ -1,0 +1,277 @@
+"""What runs on a site after the dialogue has ended: routines and breathing sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skill import keys
+from skill.audio import wav_duration
+from skill.breathing import (
+    PACE_STEPS,
+    BreathingPlan,
+    Cue,
+    Pattern,
+    estimate_speech_seconds,
+    load_patterns,
+    load_user_patterns,
+)
+from skill.chimes import CHIME_KINDS, chime_wav
+from skill.clock import Clock
+from skill.config import Config
+from skill.errors import ConfigError, DataFileError
+from skill.handlers import Say, StartBreathing
+from skill.hermes import Outgoing
+from skill.output import Output
+from skill.responses import ResponseBook, response_path
+from skill.routines import BreatheStep, Routine, SayStep, SilenceStep, load_routines
+from skill.voice import Clip, ClipCache, split_sentences
+
+log = logging.getLogger(__name__)
+
+CUE_FIT = 0.8
+"""A spoken cue may last at most this share of its phase."""
+LEAD_IN = 1.5
+"""Seconds between the last introductory line and the first breath."""
+STALE_AFTER = 0.5
+"""A phase cue this late (plan seconds) is dropped instead of played out of step."""
+PACE_FACTORS = tuple(PACE_STEPS.values())
+
+
+@dataclass
+class Assets:
+    """Everything loaded and checked once at startup."""
+
+    responses: ResponseBook
+    """What the voice says."""
+    patterns: Mapping[str, Pattern]
+    """Breathing patterns (shipped and user-defined)."""
+    routines: Mapping[str, Routine]
+    """Aftercare routines."""
+    chimes: dict[str, Clip]
+    """Rendered chimes by kind."""
+    speech: dict[str, float] = field(default_factory=dict)
+    """Measured length of the longest variant of each pre-rendered key, in seconds."""
+
+    def cue_texts(self) -> dict[str, str]:
+        """Phase -> the spoken cue text."""
+        return {phase: self.responses.variants(keys.cue(phase))[0] for phase in keys.CUE_PHASES}
+
+    def note_keys(self) -> list[str]:
+        """Keys spoken inside breathing sessions (intros, notes, closes)."""
+        found = {keys.BREATHING_SAFETY, keys.BREATHING_HOLD_NOTE, keys.BREATHING_TOGETHER_FADE}
+        for pattern in self.patterns.values():
+            found |= {pattern.intro, pattern.close}
+        return sorted(found)
+
+    def speech_seconds(self, key: str) -> float:
+        """How long a key takes to say (measured when pre-rendered, else estimated)."""
+        return self.speech.get(key) or estimate_speech_seconds(key)
+
+    def prerender(self, clips: ClipCache) -> None:
+        """Render cues and session notes now; refuse to start when a cue outlasts its phase."""
+        lengths = {
+            phase: clips.render_now(text).seconds for phase, text in self.cue_texts().items()
+        }
+        for name, seconds in lengths.items():
+            self.speech[keys.cue(name)] = seconds
+        for key in self.note_keys():
+            variants = self.responses.variants(key)
+            self.speech[key] = max(
+                sum(clips.render_now(s).seconds for s in split_sentences(v)) for v in variants
+            )
+        for pattern in self.patterns.values():
+            if not pattern.paced:
+                continue
+            for phase in pattern.phases + (pattern.ramp.start if pattern.ramp else ()):
+                shortest = phase.seconds * min(PACE_FACTORS)
+                if phase.name in lengths and lengths[phase.name] > CUE_FIT * shortest:
+                    raise DataFileError(
+                        str(self.responses.path),
+                        keys.cue(phase.name),
+                        f"the spoken cue lasts {lengths[phase.name]:.2f} s, more than "
+                        f"{CUE_FIT:.0%} of the {shortest:.2f} s {phase.name} phase of "
+                        f'"{pattern.name}" at its fastest pace; use a shorter cue',
+                    )
+
+
+def load_assets(config: Config, root: Path) -> Assets:
+    """Load and cross-check responses, patterns, routines and chimes."""
+    responses = ResponseBook.load(response_path(root / "responses", config.language))
+    user = load_user_patterns(config.breathing.patterns, config_path=config.path)
+    patterns = load_patterns(user)
+    if config.breathing.pattern not in patterns:
+        raise ConfigError(
+            config.path,
+            "breathing.pattern",
+            f"unknown pattern; choose one of: {', '.join(sorted(patterns))}",
+        )
+    routines = load_routines(patterns=tuple(patterns))
+    needed = set(keys.ALL_KEYS)
+    for routine in routines.values():
+        needed |= routine.response_keys()
+    missing = responses.missing(sorted(needed))
+    if missing:
+        raise DataFileError(str(responses.path), missing[0], "missing response key")
+    rate = 22050
+    chimes = {}
+    for kind in CHIME_KINDS:
+        wav = chime_wav(kind, rate)
+        chimes[kind] = Clip(wav, wav_duration(wav))
+    return Assets(responses=responses, patterns=patterns, routines=routines, chimes=chimes)
+
+
+class BreathingControl:
+    """The live controls of one breathing session (slower, faster, pause, resume, more)."""
+
+    def __init__(self, plan: BreathingPlan, clock: Clock) -> None:
+        self.plan = plan
+        """The current plan; every change replaces it with a re-planned one."""
+        self.clock = clock
+        """Maps plan offsets to monotonic time."""
+        self.start = clock.now()
+        """Real monotonic time of offset 0 (set again when the session really starts)."""
+        self.wake = asyncio.Event()
+        """Set whenever the plan changes, so the runner re-reads it."""
+
+    def now(self) -> float:
+        """Plan offset of this moment."""
+        return self.clock.offset(self.start)
+
+    def apply(self, action: str, minutes: int) -> Say | None:
+        """Change the plan; the reply to speak, if any."""
+        now = self.now()
+        plan = self.plan
+        reply: Say
+        if action in ("slower", "faster"):
+            change = plan.slower(now) if action == "slower" else plan.faster(now)
+            self.plan = change.plan
+            if action == "slower":
+                reply = Say(keys.BREATHING_SLOWER if change.changed else keys.BREATHING_SLOWEST)
+            else:
+                reply = Say(keys.BREATHING_FASTER if change.changed else keys.BREATHING_FASTEST)
+        elif action == "pause":
+            if not plan.paused:
+                self.plan = plan.pause(now)
+            reply = Say(keys.BREATHING_PAUSED)
+        elif action == "resume":
+            if not plan.paused:
+                return Say(keys.BREATHING_NOT_PAUSED)
+            self.plan = plan.resume(now, LEAD_IN)
+            reply = Say(keys.BREATHING_RESUMED)
+        elif action == "more":
+            self.plan = plan.more(now, minutes)
+            reply = Say(keys.breathing_more(minutes), (("minutes", minutes),))
+        else:
+            return None
+        self.wake.set()
+        return reply
+
+
+Publish = Callable[[Outgoing], None]
+
+
+class Activities:
+    """Builds the long-running coroutines for a site."""
+
+    def __init__(
+        self, config: Config, assets: Assets, output: Output, clock: Clock, publish: Publish
+    ) -> None:
+        self._config = config
+        self._assets = assets
+        self._output = output
+        self._clock = clock
+        self._publish = publish
+        self._cues = assets.cue_texts()
+
+    @property
+    def pattern_names(self) -> frozenset[str]:
+        """Every pattern people may ask for."""
+        return frozenset(self._assets.patterns)
+
+    def _say(self, site_id: str, key: str, **values: object) -> asyncio.Future[None]:
+        text = self._assets.responses.pick(key, **values)
+        return asyncio.ensure_future(self._output.say(site_id, text))
+
+    async def routine(self, site_id: str, name: str) -> None:
+        """Run one routine step after step; silence is a step of its own."""
+        routine = self._assets.routines.get(name) or self._assets.routines["short"]
+        for step in routine.steps:
+            if isinstance(step, SayStep):
+                await self._say(site_id, step.key)
+            elif isinstance(step, SilenceStep):
+                await self._clock.sleep(step.seconds)
+            elif isinstance(step, BreatheStep):
+                control = self.breathing_control(StartBreathing(step.pattern, step.minutes, None))
+                await self.breathing(site_id, control, ())
+
+    def breathing_control(self, request: StartBreathing) -> BreathingControl:
+        """Plan a session for a request (no time passes until it runs)."""
+        pattern = self._assets.patterns[request.pattern]
+        plan = BreathingPlan.build(
+            pattern,
+            minutes=request.minutes,
+            rounds=request.rounds,
+            style=self._config.breathing.style,
+            lead_in=LEAD_IN,
+            speech_seconds=self._assets.speech_seconds,
+        )
+        return BreathingControl(plan, self._clock)
+
+    async def breathing(
+        self, site_id: str, control: BreathingControl, notices: Sequence[Say]
+    ) -> None:
+        """Run a session: every cue at start + offset (absolute deadlines, no chained sleeps)."""
+        for notice in notices:
+            await self._say(site_id, notice.key, **dict(notice.values))
+        control.start = self._clock.now()
+        notes: set[asyncio.Task[None]] = set()
+        last = -1.0
+        try:
+            while True:
+                plan = control.plan
+                if plan.paused:
+                    control.wake.clear()
+                    await control.wake.wait()
+                    continue
+                pending = plan.cues_after(last)
+                if not pending:
+                    break
+                cue = pending[0]
+                control.wake.clear()
+                deadline = self._clock.deadline(control.start, cue.offset)
+                if await self._clock.sleep_until(deadline, control.wake):
+                    continue
+                last = cue.offset
+                if control.now() - cue.offset > STALE_AFTER and cue.kind == "phase":
+                    continue  # e.g. the broker was away: drop it, never bunch cues up
+                self._emit(site_id, cue, notes)
+            await asyncio.gather(*notes)
+        finally:
+            for task in notes:
+                task.cancel()
+
+    def _emit(self, site_id: str, cue: Cue, notes: set[asyncio.Task[None]]) -> None:
+        """Publish one cue now: its chime first, then its words."""
+        if cue.chime is not None:
+            clip = self._assets.chimes[cue.chime]
+            self._spawn(
+                notes, self._output.play(site_id, clip, kind="chime", text=cue.chime, wait=False)
+            )
+        if cue.voice_key is None:
+            return
+        if cue.kind == "phase" and cue.phase is not None:
+            self._spawn(notes, self._output.cue(site_id, self._cues[cue.phase]))
+        else:
+            text = self._assets.responses.pick(cue.voice_key)
+            self._spawn(notes, self._output.say(site_id, text))
+
+    @staticmethod
+    def _spawn(notes: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        notes.add(task)
+        task.add_done_callback(notes.discard)

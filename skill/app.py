@@ -1,0 +1,171 @@
+"""Assembles the running skill from a Config: broker, voice, cache, MQTT link, handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from skill import keys
+from skill.activities import Activities, Assets, load_assets
+from skill.broker import EmbeddedBroker
+from skill.clock import Clock
+from skill.config import Config
+from skill.errors import BrokerError
+from skill.hermes import Outgoing
+from skill.mqtt import MqttLink
+from skill.output import Listener, Output
+from skill.service import Skill
+from skill.voice import ClipCache, PiperSynthesizer, Synthesizer
+
+log = logging.getLogger(__name__)
+
+WARM_UP_TEXT = "Hello."
+READY_TIMEOUT = 30.0
+
+
+def project_dir() -> Path:
+    """Folder holding intents/ and responses/ (the repo, or the installed package's data)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "data"
+    return installed if (installed / "responses").is_dir() else package.parent
+
+
+def load_synthesizer(config: Config) -> Synthesizer | None:
+    """The Piper voice for engine `piper`, None for engine `hermes`."""
+    if config.voice.engine != "piper":
+        return None
+    return PiperSynthesizer(config.voice)
+
+
+class Runtime:
+    """The whole skill, started and stopped as one async context manager."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        time_scale: float = 1.0,
+        listener: Listener | None = None,
+        synthesizer: Synthesizer | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.config = config
+        self.clock = Clock(time_scale)
+        self._listener = listener
+        self._synth_override = synthesizer
+        self._use_disk_cache = cache
+        self._broker: EmbeddedBroker | None = None
+        self._link: MqttLink | None = None
+        self._clips: ClipCache | None = None
+        self.skill: Skill | None = None
+        """The running skill, once started."""
+        self.host = config.mqtt.host
+        """Broker host actually used."""
+        self.port = config.mqtt.port
+        """Broker port actually used."""
+        self.startup_seconds = 0.0
+        """From start to subscribed and `online`."""
+
+    @property
+    def broker_kind(self) -> str:
+        """`mosquitto` or `amqtt` for the embedded broker, `external` otherwise."""
+        return self._broker.kind if self._broker is not None else "external"
+
+    @property
+    def status_topic(self) -> str:
+        """<prefix>/status: retained online/offline."""
+        return f"{self.config.mqtt.topic_prefix}/status"
+
+    async def __aenter__(self) -> Self:
+        started = time.perf_counter()
+        try:
+            await self._start()
+        except BaseException:
+            await self._close()
+            raise
+        self.startup_seconds = time.perf_counter() - started
+        log.info("Aftercare is online (%.0f ms from start)", self.startup_seconds * 1000)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _start(self) -> None:
+        config = self.config
+        loop = asyncio.get_running_loop()
+        if config.mqtt.embedded:
+            self._broker = EmbeddedBroker(port=config.mqtt.port or None)
+            await self._broker.__aenter__()
+            self.host, self.port = self._broker.host, self._broker.port
+        synth = self._synth_override
+        if synth is None and config.voice.engine == "piper":
+            synth = await loop.run_in_executor(None, load_synthesizer, config)
+        assets: Assets = await loop.run_in_executor(None, load_assets, config, project_dir())
+        if synth is not None:
+            folder = config.data_dir / "cache" if self._use_disk_cache else None
+            self._clips = ClipCache(synth, folder)
+            clips = self._clips
+            await loop.run_in_executor(None, clips.render_now, WARM_UP_TEXT)
+            await loop.run_in_executor(None, assets.prerender, clips)
+        output = Output(
+            self._publish,
+            self._clips,
+            engine=config.voice.engine,
+            volume=config.voice.volume,
+            time_scale=self.clock.scale,
+            listener=self._listener,
+        )
+        output.max_chars = config.voice.max_sentence_chars
+        activities = Activities(config, assets, output, self.clock, self._publish)
+        self.skill = Skill(
+            config,
+            responses=assets.responses,
+            output=output,
+            activities=activities,
+            publish=self._publish,
+        )
+        self._link = MqttLink(
+            config.mqtt,
+            host=self.host,
+            port=self.port,
+            subscriptions=self.skill.subscriptions(),
+            on_message=self.skill.on_message,
+            status_topic=self.status_topic,
+        )
+        await self._link.start()
+        while True:
+            try:
+                await self._link.wait_ready(READY_TIMEOUT)
+                break
+            except BrokerError as err:
+                if config.mqtt.embedded or self._link.refused:
+                    raise
+                log.warning("%s; still trying", err)
+        missing = assets.responses.missing(keys.ALL_KEYS)
+        if missing:
+            log.warning("responses are missing keys: %s", ", ".join(missing))
+
+    def _publish(self, message: Outgoing) -> None:
+        if self._link is not None:
+            self._link.publish(message.topic, message.payload, retain=message.retain)
+
+    async def _close(self) -> None:
+        if self.skill is not None:
+            await self.skill.close()
+        if self._link is not None:
+            await self._link.stop()
+        if self._clips is not None:
+            self._clips.close()
+        if self._broker is not None:
+            with contextlib.suppress(Exception):
+                await self._broker.__aexit__(None, None, None)

@@ -1,0 +1,237 @@
+"""The `aftercare` command: a thin layer that builds the config and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from skill.app import Runtime, load_synthesizer, project_dir
+from skill.config import Config, load_config, valid_site_id
+from skill.errors import AftercareError
+
+log = logging.getLogger("aftercare")
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def _config_path(value: str | None) -> Path:
+    if value:
+        return Path(value)
+    local = Path(DEFAULT_CONFIG)
+    return local if local.is_file() else project_dir() / DEFAULT_CONFIG
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = _config_path(args.config)
+    if not path.is_file() and args.config is None:
+        from skill.config import parse_config
+
+        return parse_config({}, path="<defaults>")
+    return load_config(path)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _recognizer(config: Config) -> Any:
+    from skill.nlu import Recognizer
+
+    return Recognizer.load(
+        project_dir() / "intents",
+        language=config.language,
+        playlists=(config.cooldown.playlist, *config.cooldown.playlists),
+        safewords=config.safewords,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The service, until SIGTERM or SIGINT."""
+    config = _load(args)
+    _setup_logging(config.log_level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with Runtime(config) as runtime:
+            log.info("Serving on %s:%s; stop with Ctrl-C", runtime.host, runtime.port)
+            await stop.wait()
+            log.info("Shutting down")
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The newcomer path: embedded broker, skill and a local bedside speaker."""
+    from skill.demo import run_demo
+
+    config = _load(args)
+    _setup_logging("WARNING")
+    return run_demo(
+        config,
+        says=args.say or [],
+        time_scale=args.time_scale,
+        output=args.output,
+        folder=Path(args.folder),
+        gap=args.gap,
+    )
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    """Print the NluIntent JSON that `say` would publish."""
+    config = _load(args)
+    intent = _recognizer(config).recognize(args.text, site_id=args.site)
+    if intent is None:
+        print("Not recognized: no Aftercare intent matches that sentence.", file=sys.stderr)
+        return 1
+    print(intent.payload())
+    return 0
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    """Recognize TEXT and publish the NluIntent as Rhasspy would."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from skill.hermes import intent_topic
+
+    config = _load(args)
+    if not valid_site_id(args.site):
+        print("--site: 1-64 characters without / + # or spaces", file=sys.stderr)
+        return 2
+    intent = _recognizer(config).recognize(args.text, site_id=args.site)
+    if intent is None:
+        print("Not recognized: no Aftercare intent matches that sentence.", file=sys.stderr)
+        return 1
+    if config.mqtt.embedded:
+        print("mqtt.host is `embedded`: pass --config with your broker's host", file=sys.stderr)
+        return 2
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    if config.mqtt.username:
+        client.username_pw_set(config.mqtt.username, config.mqtt.password())
+    client.connect(config.mqtt.host, config.mqtt.port)
+    client.loop_start()
+    info = client.publish(intent_topic(intent.intent.intent_name), intent.payload(), qos=1)
+    info.wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+    print(f"Published {intent.intent.intent_name} for site {args.site}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate config, voice, intents and responses; print the resolved settings."""
+    from skill.activities import load_assets
+    from skill.voice import ClipCache
+
+    config = _load(args)
+    assets = load_assets(config, project_dir())
+    recognizer = _recognizer(config)
+    synth = load_synthesizer(config)
+    if synth is not None:
+        assets.prerender(ClipCache(synth, None))
+    print(json.dumps(_masked(config), indent=2, default=str))
+    print(
+        f"OK: {len(recognizer.intent_names)} intents, {len(assets.responses.keys())} response "
+        f"keys, {len(assets.patterns)} breathing patterns, {len(assets.routines)} routines, "
+        f"voice: {config.voice.engine} ({config.voice.model})"
+    )
+    return 0
+
+
+def _masked(config: Config) -> dict[str, Any]:
+    data: dict[str, Any] = asdict(config) if is_dataclass(config) else {}
+    mqtt = data.get("mqtt", {})
+    mask = "*" * 8
+    if mqtt.get("password_env"):
+        mqtt["password"] = mask if config.mqtt.password() else "(variable not set)"
+    if mqtt.get("password_file"):
+        mqtt["password"] = mask
+    return data
+
+
+def cmd_sentences(args: argparse.Namespace) -> int:
+    """Print the sentence templates for Rhasspy (sentences.ini) or Home Assistant."""
+    from skill import sentences
+
+    config = _load(args)
+    recognizer = _recognizer(config)
+    if args.format == "rhasspy":
+        print(sentences.to_rhasspy(recognizer), end="")
+    else:
+        print(sentences.to_hassil(recognizer), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests)."""
+    parser = argparse.ArgumentParser(prog="aftercare", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", help="path to config.yaml (default: ./config.yaml)")
+        return p
+
+    command("run", "run the skill until SIGTERM/SIGINT").set_defaults(func=cmd_run)
+    demo = command("demo", "try it: embedded broker, the skill and a local bedside speaker")
+    demo.add_argument("--say", action="append", help="say this instead of typing (repeatable)")
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="real seconds per planned second, e.g. 0.05 to hear a breathing session in seconds",
+    )
+    demo.add_argument(
+        "--gap",
+        type=float,
+        default=None,
+        help="planned seconds between --say lines (default: wait until the activity ends)",
+    )
+    demo.add_argument("--output", choices=("auto", "soundcard", "folder"), default="auto")
+    demo.add_argument("--folder", default="demo-audio", help="where clips go without a sound card")
+    demo.set_defaults(func=cmd_demo)
+    say = command("say", "recognize TEXT and publish the intent as Rhasspy would")
+    say.add_argument("text")
+    say.add_argument("--site", default="default")
+    say.set_defaults(func=cmd_say)
+    recognize = command("recognize", "print the NluIntent JSON for TEXT (no broker needed)")
+    recognize.add_argument("text")
+    recognize.add_argument("--site", default="default")
+    recognize.set_defaults(func=cmd_recognize)
+    command("check", "validate config, voice, intents and responses").set_defaults(func=cmd_check)
+    sentences = command("sentences", "print sentence templates for Rhasspy or Home Assistant")
+    sentences.add_argument("--format", choices=("rhasspy", "hassil"), default="rhasspy")
+    sentences.set_defaults(func=cmd_sentences)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `aftercare` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except AftercareError as err:
+        print(f"aftercare {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""A thin asyncio adapter over paho-mqtt 2.x: reconnects, resubscribes, announces itself."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from skill.config import MqttSettings
+from skill.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+MAX_INCOMING_BYTES = 1024 * 1024
+"""Messages larger than this are dropped in the network thread, before any parsing."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message received from the broker."""
+
+    topic: str
+    """Topic it arrived on."""
+    payload: bytes
+    """Raw payload."""
+    retain: bool
+    """True when the broker replayed a retained message."""
+
+
+Handler = Callable[[Incoming], None]
+
+
+class MqttLink:
+    """Connects with backoff, subscribes on every (re)connect, publishes `online` when ready."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        host: str,
+        port: int,
+        subscriptions: Sequence[str],
+        on_message: Handler,
+        status_topic: str,
+        client_id: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._host = host
+        self._port = port
+        self._subscriptions = tuple(subscriptions)
+        self._on_message = on_message
+        self._status_topic = status_topic
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = asyncio.Event()
+        self._pending_subs: set[int] = set()
+        self._lock = threading.Lock()
+        self._oversize_logged = False
+        self._auth_failed: str | None = None
+        self.connects = 0
+        """How many times the link has come up (1 + reconnects)."""
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"aftercare-{uuid.uuid4().hex[:8]}",
+            clean_session=True,
+        )
+        self._client.will_set(status_topic, b"offline", qos=1, retain=True)
+        self._client.reconnect_delay_set(1, 30)
+        self._client.max_queued_messages_set(200)
+        username = settings.username
+        if username:
+            self._client.username_pw_set(username, settings.password())
+        if settings.tls is not None:
+            tls = settings.tls
+            self._client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        elif not _is_loopback(host):
+            log.warning(
+                "Connecting to %s without TLS: traffic on the network can be read; "
+                "set mqtt.tls in config.yaml",
+                host,
+            )
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_subscribe = self._handle_subscribe
+        self._client.on_message = self._handle_message
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set while connected and subscribed."""
+        return self._ready
+
+    @property
+    def refused(self) -> bool:
+        """True once the broker refused us (bad credentials or not authorized)."""
+        return self._auth_failed is not None
+
+    async def start(self) -> None:
+        """Start connecting in the background; returns at once (the broker may be down)."""
+        self._loop = asyncio.get_running_loop()
+        log.info("Connecting to the MQTT broker at %s:%s", self._host, self._port)
+        self._client.connect_async(self._host, self._port, keepalive=self._settings.keepalive)
+        self._client.loop_start()
+
+    async def wait_ready(self, seconds: float) -> None:
+        """Wait until subscribed; BrokerError with the reason on timeout."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), seconds)
+        except TimeoutError:
+            reason = self._auth_failed or "no answer"
+            raise BrokerError(
+                f"could not connect to the MQTT broker at {self._host}:{self._port} "
+                f"within {seconds:.0f} s ({reason}); check mqtt.host, mqtt.port and credentials"
+            ) from None
+
+    async def stop(self) -> None:
+        """Publish `offline`, disconnect and stop the network thread."""
+        if self._client.is_connected():
+            info = self._client.publish(self._status_topic, b"offline", qos=1, retain=True)
+            await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 2.0)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._ready.clear()
+
+    def publish(
+        self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 0
+    ) -> None:
+        """Publish from any thread; dropped (QoS 0) while disconnected."""
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    # paho callbacks: they run on paho's network thread; never block, never raise.
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self._auth_failed = str(reason)
+            log.error("The MQTT broker refused the connection: %s", reason)
+            return
+        with self._lock:
+            self._pending_subs.clear()
+            for topic in self._subscriptions:
+                result, mid = client.subscribe(topic, qos=0)
+                if result == paho.MQTT_ERR_SUCCESS and mid is not None:
+                    self._pending_subs.add(mid)
+            if not self._pending_subs:
+                self._announce(client)
+
+    def _handle_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            self._pending_subs.discard(mid)
+            if any(code.is_failure for code in reason_codes):
+                log.error("The broker refused a subscription (check its ACL)")
+            if not self._pending_subs:
+                self._announce(client)
+
+    def _announce(self, client: paho.Client) -> None:
+        client.publish(self._status_topic, b"online", qos=1, retain=True)
+        self.connects += 1
+        log.info("Connected and listening (connection %d)", self.connects)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._ready.set)
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._ready.clear)
+        if reason.is_failure:
+            log.warning("Lost the MQTT broker (%s); reconnecting with backoff", reason)
+
+    def _handle_message(
+        self, client: paho.Client, userdata: Any, message: paho.MQTTMessage
+    ) -> None:
+        try:
+            if len(message.payload) > MAX_INCOMING_BYTES:
+                if not self._oversize_logged:
+                    self._oversize_logged = True
+                    log.warning("Dropped a message over %d bytes", MAX_INCOMING_BYTES)
+                return
+            incoming = Incoming(message.topic, bytes(message.payload), bool(message.retain))
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._on_message, incoming)
+        except Exception:  # the boundary: nothing may escape into paho's thread
+            log.exception("Unexpected error while receiving a message")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "embedded"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,603 @@
+"""Built-in intent recognizer: hassil templates from intents/<lang>/ in, Hermes NluIntent out."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hassil import (
+    Expression,
+    Group,
+    Intents,
+    ListReference,
+    RuleReference,
+    TextChunk,
+    parse_sentence,
+    recognize_all,
+)
+from hassil.recognize import RecognizeResult
+from rhasspyhermes.intent import Intent, Slot, SlotRange
+from rhasspyhermes.nlu import NluIntent
+
+from skill.errors import DataFileError
+
+STOP_INTENT = "AftercareStop"
+"""The intent that wins whenever an utterance could also mean something else."""
+
+PLAYLIST_LIST = "playlist"
+"""Reserved list name, filled from the configured playlists at load time."""
+
+SAFEWORD_RULE = "safeword"
+"""Reserved expansion rule name, filled from the configured safewords at load time."""
+
+_NO_SAFEWORDS_LIST = "no_safewords"
+_TOP_KEYS = ("expansion_rules", "intents", "language", "lists", "skip_words")
+_LIST_KEYS = ("range", "values")
+_RANGE_KEYS = ("from", "step", "to")
+_NOT_WORD = re.compile(r"[^\w'\s]|_")
+
+
+def normalize(text: str) -> str:
+    """Lowercase, drop punctuation except apostrophes and collapse spaces, as ASR output looks."""
+    text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
+    words = (word.strip("'") for word in _NOT_WORD.sub(" ", text.lower()).split())
+    return " ".join(word for word in words if word)
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The merged sentence templates of one language, with playlists and safewords filled in."""
+
+    language: str
+    """Language code, e.g. "en"."""
+
+    document: Mapping[str, Any]
+    """The merged hassil YAML document: language, skip_words, expansion_rules, lists, intents."""
+
+    intents: Intents
+    """The same document parsed by hassil."""
+
+    files: tuple[Path, ...]
+    """The YAML files the templates were read from, in load order."""
+
+    playlists: tuple[str, ...] = ()
+    """The configured playlist names, as the playlist slot returns them."""
+
+    safewords: tuple[str, ...] = ()
+    """The configured safewords, normalized as they are matched."""
+
+    def utterance(self, text: str) -> str:
+        """text normalized, without the hesitation words listed under skip_words."""
+        return _drop_words(normalize(text), self.document["skip_words"])
+
+
+def load_templates(
+    intents_dir: Path,
+    *,
+    language: str = "en",
+    playlists: Sequence[str] = (),
+    safewords: Sequence[str] = ("red",),
+) -> Templates:
+    """Read every intents_dir/<language>/*.yaml, check it, and fill in playlists and safewords."""
+    folder = Path(intents_dir) / language
+    files = tuple(sorted(folder.glob("*.yaml")))
+    if not files:
+        raise DataFileError(str(folder), "", "no *.yaml template files found")
+
+    merged: dict[str, Any] = {
+        "language": language,
+        "skip_words": [],
+        "expansion_rules": {},
+        "lists": {},
+        "intents": {},
+    }
+    origin: dict[str, Path] = {}
+    templates: list[tuple[Path, str, Expression]] = []
+    for path in files:
+        document = _read_yaml(path)
+        templates.extend(_check_document(path, document, language))
+        _merge(path, document, merged, origin)
+
+    skip_words = merged["skip_words"]
+    playlist_values = _playlist_values(playlists, skip_words)
+    spoken_safewords = _spoken_safewords(safewords, skip_words)
+    merged["lists"][PLAYLIST_LIST] = {"values": playlist_values}
+    if spoken_safewords:
+        merged["expansion_rules"][SAFEWORD_RULE] = "(" + "|".join(spoken_safewords) + ")"
+    else:
+        # An empty list never matches, so the safeword templates stay valid but inert.
+        merged["lists"][_NO_SAFEWORDS_LIST] = {"values": []}
+        merged["expansion_rules"][SAFEWORD_RULE] = f"{{{_NO_SAFEWORDS_LIST}}}"
+    _check_references(templates, merged)
+    # Skip words are dropped from the input before matching (Templates.utterance),
+    # which spares hassil from matching every utterance twice.
+    return Templates(
+        language=language,
+        document=merged,
+        intents=Intents.from_dict({**merged, "skip_words": []}),
+        files=files,
+        playlists=tuple(value["out"] for value in playlist_values),
+        safewords=spoken_safewords,
+    )
+
+
+@dataclass(frozen=True)
+class Recognizer:
+    """Matches normalized utterances exactly against the templates; no fuzzy matching."""
+
+    templates: Templates
+    """The templates this recognizer matches against."""
+
+    @classmethod
+    def load(
+        cls,
+        intents_dir: Path,
+        *,
+        language: str = "en",
+        playlists: Sequence[str] = (),
+        safewords: Sequence[str] = ("red",),
+    ) -> Recognizer:
+        """Load intents_dir/<language>/*.yaml with the configured playlists and safewords."""
+        templates = load_templates(
+            intents_dir, language=language, playlists=playlists, safewords=safewords
+        )
+        return cls(templates)
+
+    @property
+    def intent_names(self) -> frozenset[str]:
+        """Names of every intent the templates define."""
+        return frozenset(self.templates.intents.intents)
+
+    def recognize(
+        self,
+        text: str,
+        *,
+        site_id: str = "default",
+        session_id: str | None = None,
+        intent_filter: Collection[str] | None = None,
+    ) -> NluIntent | None:
+        """Return the intent for text as rhasspy-nlu-hermes would publish it, or None.
+
+        An empty or None intent_filter allows every intent, as in Rhasspy.
+        """
+        normalized = self.templates.utterance(text)
+        if not normalized:
+            return None
+        intents = self._filtered(intent_filter)
+        results = list(recognize_all(normalized, intents, language=self.templates.language))
+        if not results:
+            return None
+        best = min(results, key=_rank)
+        return _to_nlu_intent(
+            best,
+            normalized,
+            text,
+            site_id=site_id,
+            session_id=session_id,
+            language=self.templates.language,
+        )
+
+    def _filtered(self, intent_filter: Collection[str] | None) -> Intents:
+        """The intents allowed by intent_filter (all of them when it is empty)."""
+        intents = self.templates.intents
+        if not intent_filter:
+            return intents
+        allowed = set(intent_filter)
+        return Intents(
+            language=intents.language,
+            intents={name: intent for name, intent in intents.intents.items() if name in allowed},
+            slot_lists=intents.slot_lists,
+            expansion_rules=intents.expansion_rules,
+            skip_words=intents.skip_words,
+            settings=intents.settings,
+        )
+
+
+def slot_value(intent: NluIntent, name: str) -> str | int | None:
+    """Value of the first slot called name (whole numbers as int), or None if it is absent."""
+    for slot in intent.slots or ():
+        if slot.slot_name == name:
+            value = slot.value.get("value") if isinstance(slot.value, Mapping) else None
+            return _plain(value)
+    return None
+
+
+# --- recognition -------------------------------------------------------------
+
+
+def _rank(result: RecognizeResult) -> tuple[bool, int, int, str]:
+    """Sort key, best first: Stop, then more slots, then more literal text, then name."""
+    return (
+        result.intent.name != STOP_INTENT,
+        -len(result.entities_list),
+        -result.text_chunks_matched,
+        result.intent.name,
+    )
+
+
+def _plain(value: Any) -> str | int | None:
+    """A slot value as the skill uses it: whole numbers as int, text as str."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _to_nlu_intent(
+    result: RecognizeResult,
+    normalized: str,
+    raw_text: str,
+    *,
+    site_id: str,
+    session_id: str | None,
+    language: str,
+) -> NluIntent:
+    """Build the NluIntent, substituting slot values into the input as Rhasspy does."""
+    pieces: list[str] = []
+    slots: list[Slot] = []
+    cursor = 0
+    length = 0
+    for entity in result.entities_list:
+        value = _plain(entity.value)
+        span = _locate(normalized, entity.text, entity.text_span, cursor)
+        if value is None or span is None:
+            continue
+        raw_start, raw_end = span
+        before = normalized[cursor:raw_start]
+        pieces.append(before)
+        length += len(before)
+        substituted = str(value)
+        slots.append(
+            Slot(
+                entity=entity.name,
+                slot_name=entity.name,
+                value={"kind": "Number" if isinstance(value, int) else "Unknown", "value": value},
+                raw_value=normalized[raw_start:raw_end],
+                confidence=1.0,
+                range=SlotRange(
+                    start=length,
+                    end=length + len(substituted),
+                    raw_start=raw_start,
+                    raw_end=raw_end,
+                ),
+            )
+        )
+        pieces.append(substituted)
+        length += len(substituted)
+        cursor = raw_end
+    pieces.append(normalized[cursor:])
+    substituted_input = "".join(pieces)
+    return NluIntent(
+        input=substituted_input,
+        intent=Intent(intent_name=result.intent.name, confidence_score=1.0),
+        site_id=site_id,
+        session_id=session_id,
+        slots=slots,
+        asr_tokens=[NluIntent.make_asr_tokens(substituted_input.split())],
+        raw_input=raw_text,
+        lang=language,
+    )
+
+
+def _locate(
+    normalized: str, text: str, reported: tuple[int, int] | None, cursor: int
+) -> tuple[int, int] | None:
+    """Where an entity's words are in the normalized text, at or after cursor.
+
+    hassil 3.12 reports spans too far right after a number spoken as words, so
+    its span is used only when it holds the entity's words; otherwise the last
+    occurrence at or before the reported start is taken.
+    """
+    needle = text.strip()
+    if not needle:
+        return None
+    words = re.compile(rf"(?<!\S){re.escape(needle)}(?!\S)")
+    if reported is not None:
+        reported_text = normalized[reported[0] : reported[1]]
+        start = reported[0] + len(reported_text) - len(reported_text.lstrip())
+        if start >= cursor and words.match(normalized, start):
+            return start, start + len(needle)
+    found: tuple[int, int] | None = None
+    for match in words.finditer(normalized):
+        if match.start() < cursor:
+            continue
+        if found is not None and reported is not None and match.start() > reported[0]:
+            break
+        found = match.span()
+        if reported is None:
+            break
+    return found
+
+
+# --- loading and checking ----------------------------------------------------
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    """Parse one template file into a mapping."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataFileError(str(path), "", f"cannot read: {err}") from err
+    except yaml.YAMLError as err:
+        raise DataFileError(str(path), "", f"not valid YAML: {err}") from err
+    if not isinstance(document, Mapping):
+        raise DataFileError(str(path), "", f"expected a mapping with keys {', '.join(_TOP_KEYS)}")
+    return document
+
+
+def _check_document(
+    path: Path, document: Mapping[str, Any], language: str
+) -> Iterator[tuple[Path, str, Expression]]:
+    """Check one file's structure; yield (file, key, parsed template) for every template."""
+    where = str(path)
+    for key in document:
+        if key not in _TOP_KEYS:
+            raise DataFileError(where, str(key), f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    if document.get("language") != language:
+        raise DataFileError(
+            where, "language", f"expected {language!r}, got {document.get('language')!r}"
+        )
+
+    skip_words = document.get("skip_words", [])
+    if not _is_str_list(skip_words):
+        raise DataFileError(where, "skip_words", "expected a list of words")
+    for index, word in enumerate(skip_words):
+        if not word or normalize(word) != word:
+            raise DataFileError(
+                where,
+                f"skip_words[{index}]",
+                f"{word!r} is not normalized; write {normalize(word)!r}",
+            )
+
+    rules = _mapping(where, "expansion_rules", document.get("expansion_rules", {}))
+    for name, body in rules.items():
+        key = f"expansion_rules.{name}"
+        if name == SAFEWORD_RULE:
+            raise DataFileError(where, key, "reserved: filled from the configured safewords")
+        if not isinstance(body, str):
+            raise DataFileError(where, key, "expected a template string")
+        yield path, key, _parse(where, key, body)
+
+    lists = _mapping(where, "lists", document.get("lists", {}))
+    for name, body in lists.items():
+        yield from _check_list(path, f"lists.{name}", name, body)
+
+    intents = _mapping(where, "intents", document.get("intents", {}))
+    for name, body in intents.items():
+        yield from _check_intent(path, f"intents.{name}", body)
+
+
+def _check_intent(path: Path, key: str, body: Any) -> Iterator[tuple[Path, str, Expression]]:
+    """Check intents.<name>: {data: [{sentences: [...]}, ...]}."""
+    where = str(path)
+    if not isinstance(body, Mapping) or set(body) != {"data"}:
+        raise DataFileError(where, key, "expected a mapping with the single key 'data'")
+    data = body["data"]
+    if not isinstance(data, list) or not data:
+        raise DataFileError(where, f"{key}.data", "expected a non-empty list of blocks")
+    for index, block in enumerate(data):
+        block_key = f"{key}.data[{index}]"
+        if not isinstance(block, Mapping) or set(block) != {"sentences"}:
+            raise DataFileError(
+                where, block_key, "expected a mapping with the single key 'sentences'"
+            )
+        sentences = block["sentences"]
+        if not _is_str_list(sentences) or not sentences:
+            raise DataFileError(
+                where, f"{block_key}.sentences", "expected a non-empty list of templates"
+            )
+        for number, sentence in enumerate(sentences):
+            sentence_key = f"{block_key}.sentences[{number}]"
+            yield path, sentence_key, _parse(where, sentence_key, sentence)
+
+
+def _check_list(
+    path: Path, key: str, name: str, body: Any
+) -> Iterator[tuple[Path, str, Expression]]:
+    """Check lists.<name>: either {values: [...]} or {range: {from, to, step}}."""
+    where = str(path)
+    if name in (PLAYLIST_LIST, _NO_SAFEWORDS_LIST):
+        raise DataFileError(where, key, "reserved: filled from the config at load time")
+    if not isinstance(body, Mapping) or len(body) != 1 or next(iter(body)) not in _LIST_KEYS:
+        raise DataFileError(where, key, f"expected a mapping with one of: {', '.join(_LIST_KEYS)}")
+    if "range" in body:
+        _check_range(where, f"{key}.range", body["range"])
+        return
+    values = body["values"]
+    if not isinstance(values, list) or not values:
+        raise DataFileError(where, f"{key}.values", "expected a non-empty list")
+    for index, value in enumerate(values):
+        value_key = f"{key}.values[{index}]"
+        if isinstance(value, str):
+            spoken = value
+        elif (
+            isinstance(value, Mapping)
+            and set(value) == {"in", "out"}
+            and isinstance(value["in"], str)
+            and isinstance(value["out"], str | int)
+            and not isinstance(value["out"], bool)
+        ):
+            spoken = value["in"]
+        else:
+            raise DataFileError(
+                where, value_key, "expected a string or {in: <words>, out: <text or integer>}"
+            )
+        yield path, value_key, _parse(where, value_key, spoken)
+
+
+def _check_range(where: str, key: str, body: Any) -> None:
+    """Check a number range {from: int, to: int, step: int}."""
+    if not isinstance(body, Mapping) or not {"from", "to"} <= set(body) <= set(_RANGE_KEYS):
+        raise DataFileError(where, key, f"expected a mapping with keys {', '.join(_RANGE_KEYS)}")
+    numbers = {name: body.get(name, 1) for name in _RANGE_KEYS}
+    for name, number in numbers.items():
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise DataFileError(where, f"{key}.{name}", f"expected a whole number, got {number!r}")
+    if numbers["from"] > numbers["to"] or numbers["step"] < 1:
+        raise DataFileError(where, key, "expected from <= to and step >= 1")
+
+
+def _parse(where: str, key: str, template: str) -> Expression:
+    """Parse a template with hassil and check that its words are already normalized."""
+    try:
+        expression = parse_sentence(template).expression
+    except Exception as err:  # hassil raises ParseError, AssertionError or IndexError
+        raise DataFileError(where, key, f"cannot parse template {template!r}: {err!r}") from err
+    for chunk in _walk(expression):
+        if isinstance(chunk, TextChunk) and chunk.text.split() != normalize(chunk.text).split():
+            raise DataFileError(
+                where,
+                key,
+                f"{chunk.text.strip()!r} in {template!r} is not normalized; write it as "
+                f"{normalize(chunk.text)!r} (lowercase, no punctuation except apostrophes)",
+            )
+    return expression
+
+
+def _walk(expression: Expression) -> Iterator[Expression]:
+    """Every expression inside expression, itself included (rules are not followed)."""
+    yield expression
+    if isinstance(expression, Group):
+        for item in expression.items:
+            yield from _walk(item)
+
+
+def _merge(
+    path: Path, document: Mapping[str, Any], merged: dict[str, Any], origin: dict[str, Path]
+) -> None:
+    """Merge one checked file into the combined document; rules and lists must be unique."""
+    merged["skip_words"].extend(document.get("skip_words", []))
+    for section in ("expansion_rules", "lists"):
+        for name, body in document.get(section, {}).items():
+            key = f"{section}.{name}"
+            if key in origin:
+                raise DataFileError(str(path), key, f"already defined in {origin[key]}")
+            origin[key] = path
+            merged[section][name] = body
+    for name, body in document.get("intents", {}).items():
+        merged["intents"].setdefault(name, {"data": []})["data"].extend(body["data"])
+
+
+def _check_references(
+    templates: list[tuple[Path, str, Expression]], merged: Mapping[str, Any]
+) -> None:
+    """Every <rule> and {list} must exist, and rules must not refer to themselves."""
+    rules: Mapping[str, str] = merged["expansion_rules"]
+    lists: Mapping[str, Any] = merged["lists"]
+    skip_words = merged["skip_words"]
+    for path, key, expression in templates:
+        for item in _walk(expression):
+            text = " ".join(item.text.split()) if isinstance(item, TextChunk) else ""
+            if text and _drop_words(text, skip_words) != text:
+                raise DataFileError(
+                    str(path),
+                    key,
+                    f"{text!r} uses one of the skip_words ({', '.join(skip_words)}), "
+                    "which are dropped from the input before matching",
+                )
+            if isinstance(item, RuleReference) and item.rule_name not in rules:
+                raise DataFileError(
+                    str(path),
+                    key,
+                    f"unknown rule <{item.rule_name}>; defined: {', '.join(sorted(rules))}",
+                )
+            if isinstance(item, ListReference) and item.list_name not in lists:
+                raise DataFileError(
+                    str(path),
+                    key,
+                    f"unknown list {{{item.list_name}}}; defined: {', '.join(sorted(lists))}",
+                )
+    graph = {
+        name: {
+            item.rule_name
+            for item in _walk(parse_sentence(body).expression)
+            if isinstance(item, RuleReference)
+        }
+        for name, body in rules.items()
+    }
+    for name in graph:
+        if name in _reachable(graph, name):
+            raise DataFileError(
+                str(_find_rule_file(templates, name)),
+                f"expansion_rules.{name}",
+                "refers to itself through other rules",
+            )
+
+
+def _reachable(graph: Mapping[str, set[str]], start: str) -> set[str]:
+    """Rule names reachable from start in one or more steps."""
+    seen: set[str] = set()
+    todo = list(graph.get(start, ()))
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.get(name, ()))
+    return seen
+
+
+def _find_rule_file(templates: list[tuple[Path, str, Expression]], name: str) -> Path | str:
+    """The file that defines expansion rule name, for error messages."""
+    for path, key, _expression in templates:
+        if key == f"expansion_rules.{name}":
+            return path
+    return "<config>"
+
+
+def _playlist_values(playlists: Sequence[str], skip_words: Sequence[str]) -> list[dict[str, str]]:
+    """List values for the configured playlists: spoken as normalized, returned as configured."""
+    values: list[dict[str, str]] = []
+    seen: dict[str, str] = {}
+    for name in playlists:
+        spoken = _drop_words(normalize(name), skip_words)
+        if not spoken:
+            raise ValueError(
+                f"playlist {name!r} has no words to speak; give it a name with letters"
+            )
+        if spoken in seen:
+            raise ValueError(f"playlists {seen[spoken]!r} and {name!r} sound the same; rename one")
+        seen[spoken] = name
+        values.append({"in": spoken, "out": name.strip()})
+    return values
+
+
+def _spoken_safewords(safewords: Sequence[str], skip_words: Sequence[str]) -> tuple[str, ...]:
+    """The safewords normalized as input is, without duplicates."""
+    spoken: list[str] = []
+    for word in safewords:
+        normalized = _drop_words(normalize(word), skip_words)
+        if not normalized:
+            raise ValueError(f"safeword {word!r} has no words to speak; choose a spoken word")
+        if normalized not in spoken:
+            spoken.append(normalized)
+    return tuple(spoken)
+
+
+def _drop_words(text: str, words: Collection[str]) -> str:
+    """Normalized text without the given whole words or phrases."""
+    if not words:
+        return text
+    choices = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
+    return " ".join(re.sub(rf"(?<!\S)(?:{choices})(?!\S)", " ", text).split())
+
+
+def _mapping(where: str, key: str, value: Any) -> Mapping[str, Any]:
+    """value as a mapping with string keys, or a DataFileError."""
+    if not isinstance(value, Mapping) or not all(isinstance(name, str) for name in value):
+        raise DataFileError(where, key, "expected a mapping of names")
+    return value
+
+
+def _is_str_list(value: Any) -> bool:
+    """True if value is a list of strings."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)

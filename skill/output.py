@@ -1,0 +1,143 @@
+"""Speaking on a site: clips on playBytes (own Piper voice) or text on hermes/tts/say."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from skill.hermes import Outgoing, play_bytes, tts_say
+from skill.voice import Clip, ClipCache, split_sentences
+
+log = logging.getLogger(__name__)
+
+FINISH_MARGIN = 1.5
+"""Seconds to wait past a clip's length for playFinished before moving on anyway."""
+SAY_SECONDS_PER_WORD = 0.45
+"""Estimate of a Hermes TTS service's pace, for the sayFinished time-out."""
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """What the bedside speaker was asked to say or play (for the demo's transcript)."""
+
+    site_id: str
+    """Site it went to."""
+    kind: Literal["speech", "cue", "chime"]
+    """Sentence, breathing cue or chime."""
+    text: str
+    """The sentence, or the chime's name."""
+    seconds: float
+    """Length of the clip (0 when unknown, as with hermes/tts/say)."""
+
+
+Publish = Callable[[Outgoing], None]
+Listener = Callable[[Spoken], None]
+
+
+class Output:
+    """Publishes speech for one process; waits on playFinished/sayFinished with a time-out."""
+
+    def __init__(
+        self,
+        publish: Publish,
+        clips: ClipCache | None,
+        *,
+        engine: Literal["piper", "hermes"],
+        volume: float = 1.0,
+        time_scale: float = 1.0,
+        listener: Listener | None = None,
+    ) -> None:
+        self._publish = publish
+        self._clips = clips
+        self._engine = engine
+        self._volume = volume
+        self._time_scale = time_scale
+        self._listener = listener
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self.max_chars = 300
+        """Longest sentence rendered as one clip."""
+
+    def finished(self, request_id: str) -> None:
+        """Called when playFinished or sayFinished arrives for one of our clips."""
+        future = self._waiting.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def say(self, site_id: str, text: str) -> None:
+        """Speak a prompt sentence by sentence; returns when the last clip has played."""
+        sentences = split_sentences(text, self.max_chars)
+        if self._engine == "hermes" or self._clips is None:
+            for sentence in sentences:
+                await self._say_hermes(site_id, sentence)
+            return
+        clips = self._clips
+        # Render ahead: the next sentence synthesizes while the current one plays.
+        renders = [asyncio.ensure_future(clips.clip(s)) for s in sentences[:1]]
+        try:
+            for index, sentence in enumerate(sentences):
+                if index + 1 < len(sentences):
+                    renders.append(asyncio.ensure_future(clips.clip(sentences[index + 1])))
+                clip = await renders[index]
+                await self.play(site_id, clip, kind="speech", text=sentence, wait=True)
+        finally:
+            for task in renders:
+                task.cancel()
+
+    async def cue(self, site_id: str, text: str) -> None:
+        """Send one short pre-rendered breathing cue without waiting for it to finish."""
+        if self._engine == "hermes" or self._clips is None:
+            self._publish_say(site_id, text, str(uuid.uuid4()))
+            self._tell(Spoken(site_id, "cue", text, 0.0))
+            return
+        clip = await self._clips.clip(text)
+        await self.play(site_id, clip, kind="cue", text=text, wait=False)
+
+    async def play(
+        self,
+        site_id: str,
+        clip: Clip,
+        *,
+        kind: Literal["speech", "cue", "chime"],
+        text: str,
+        wait: bool,
+    ) -> None:
+        """Publish one WAV clip on the site's playBytes topic, optionally until it has played."""
+        request_id = str(uuid.uuid4())
+        future: asyncio.Future[None] | None = None
+        if wait:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[request_id] = future
+        self._publish(play_bytes(site_id, request_id, clip.wav))
+        self._tell(Spoken(site_id, kind, text, clip.seconds))
+        if future is not None:
+            await self._wait(request_id, future, clip.seconds * self._time_scale + FINISH_MARGIN)
+
+    async def _say_hermes(self, site_id: str, sentence: str) -> None:
+        request_id = str(uuid.uuid4())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        self._publish_say(site_id, sentence, request_id)
+        self._tell(Spoken(site_id, "speech", sentence, 0.0))
+        estimate = len(sentence.split()) * SAY_SECONDS_PER_WORD * self._time_scale
+        await self._wait(request_id, future, estimate + 5.0)
+
+    def _publish_say(self, site_id: str, text: str, request_id: str) -> None:
+        self._publish(tts_say(site_id, request_id, text, self._volume))
+
+    async def _wait(self, request_id: str, future: asyncio.Future[None], seconds: float) -> None:
+        try:
+            await asyncio.wait_for(future, seconds)
+        except TimeoutError:
+            log.debug("No playFinished for %s; going on", request_id)
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def _tell(self, spoken: Spoken) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                self._listener(spoken)

@@ -1,0 +1,290 @@
+"""The skill: routes MQTT messages to pure handlers and runs one activity per site."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rhasspyhermes.nlu import NluIntent
+
+from skill import handlers, keys
+from skill.activities import Activities, BreathingControl
+from skill.config import Config
+from skill.devices import command
+from skill.handlers import (
+    Action,
+    Control,
+    Say,
+    StartBreathing,
+    StartCooldown,
+    StartRoutine,
+    StopAll,
+)
+from skill.hermes import (
+    PLAY_FINISHED_ALL_SITES,
+    SAY_FINISHED_TOPIC,
+    BadMessage,
+    Outgoing,
+    end_session,
+    intent_topic,
+    parse_intent,
+    parse_play_finished,
+    parse_say_finished,
+)
+from skill.mqtt import Incoming
+from skill.output import Output
+from skill.responses import ResponseBook
+
+log = logging.getLogger(__name__)
+
+
+class ProblemLog:
+    """Logs each kind of bad input once, then at most once a minute with a count."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._counts: dict[str, int] = {}
+
+    def report(self, kind: str, where: str) -> None:
+        """Note one dropped message of this kind."""
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is None or now - last >= self._interval:
+            self._last[kind] = now
+            log.warning(
+                "Dropped a malformed message on %s (%s); %d so far",
+                where,
+                kind,
+                self._counts[kind],
+            )
+
+    def count(self, kind: str) -> int:
+        """How many messages of this kind were dropped."""
+        return self._counts.get(kind, 0)
+
+
+@dataclass
+class Site:
+    """What runs on one site right now."""
+
+    task: asyncio.Task[None] | None = None
+    """The current activity (routine, breathing, cool-down), if any."""
+    kind: str = ""
+    """Its kind, for logs and state."""
+    breathing: BreathingControl | None = None
+    """Controls of the breathing session, while one runs."""
+    music: set[str] = field(default_factory=set)
+    """Devices whose music this skill started and has not stopped."""
+    extras: set[asyncio.Task[None]] = field(default_factory=set)
+    """Short replies being spoken on this site (stopped by "stop" too)."""
+
+
+class Skill:
+    """Handles intents for every allowed site; one activity per site."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        responses: ResponseBook,
+        output: Output,
+        activities: Activities,
+        publish: Callable[[Outgoing], None],
+    ) -> None:
+        self.config = config
+        self._responses = responses
+        self._output = output
+        self._activities = activities
+        self._publish = publish
+        self._sites: dict[str, Site] = {}
+        self.problems = ProblemLog()
+        """Rate-limited log of dropped messages."""
+
+    @staticmethod
+    def subscriptions() -> list[str]:
+        """Topics the skill listens on."""
+        topics = [intent_topic(name) for name in handlers.INTENTS]
+        return [*topics, PLAY_FINISHED_ALL_SITES, SAY_FINISHED_TOPIC]
+
+    def site(self, site_id: str) -> Site:
+        """The state of one site."""
+        return self._sites.setdefault(site_id, Site())
+
+    def activity(self, site_id: str) -> str:
+        """Kind of the activity running on a site ("" when idle)."""
+        state = self._sites.get(site_id)
+        return state.kind if state and state.task and not state.task.done() else ""
+
+    async def idle(self, site_id: str) -> None:
+        """Wait until nothing runs on a site (its activity and replies have ended)."""
+        state = self.site(site_id)
+        while True:
+            pending = [t for t in (state.task, *state.extras) if t is not None and not t.done()]
+            if not pending:
+                return
+            await asyncio.wait(pending)
+
+    # Incoming messages (called on the event loop).
+
+    def on_message(self, message: Incoming) -> None:
+        """Route one MQTT message; bad ones are dropped and logged once."""
+        try:
+            if message.topic.startswith("hermes/intent/"):
+                if message.retain:
+                    self.problems.report("retained_intent", "hermes/intent")
+                    return
+                self._on_intent(parse_intent(message.topic, message.payload))
+            elif message.topic == SAY_FINISHED_TOPIC:
+                self._output.finished(parse_say_finished(message.payload))
+            elif message.topic.endswith("/playFinished"):
+                self._output.finished(parse_play_finished(message.payload))
+        except BadMessage as err:
+            self.problems.report(err.kind, message.topic.split("/", 2)[1] or "?")
+        except Exception:  # the boundary: the service keeps serving whatever happens
+            log.exception("Unexpected error while handling a message; it was dropped")
+
+    def _on_intent(self, intent: NluIntent) -> None:
+        site_id = intent.site_id
+        if not self.config.site_allowed(site_id):
+            log.debug("Ignoring an intent from a site outside `sites`")
+            return
+        name = intent.intent.intent_name
+        log.info("Intent %s on site %s", name, site_id)
+        log.debug("Slots: %s", [(s.slot_name, s.value) for s in intent.slots or []])
+        if intent.session_id:
+            # Answer at once: the dialogue manager's 30 s time-out must never be hit.
+            self._publish(end_session(intent.session_id))
+        actions = handlers.decide(intent, self.config, self._activities.pattern_names)
+        for action in actions:
+            self._apply(site_id, action)
+
+    # Actions.
+
+    def _apply(self, site_id: str, action: Action) -> None:
+        if isinstance(action, StopAll):
+            self.halt(site_id)
+            self._spawn(site_id, self.say(site_id, Say(keys.STOP_DONE)))
+        elif isinstance(action, StartRoutine):
+            self._start(site_id, "routine", self._activities.routine(site_id, action.name))
+        elif isinstance(action, StartBreathing):
+            control = self._activities.breathing_control(action)
+            state_start = self._activities.breathing(site_id, control, action.notices)
+            self._start(site_id, "breathing", state_start, control)
+        elif isinstance(action, StartCooldown):
+            self._start(site_id, "cooldown", self._cooldown(site_id, action.playlist))
+        elif isinstance(action, Control):
+            self._spawn(site_id, self._control(site_id, action))
+        elif isinstance(action, Say):
+            self._spawn(site_id, self.say(site_id, action))
+
+    def _start(
+        self,
+        site_id: str,
+        kind: str,
+        work: Coroutine[Any, Any, None],
+        control: BreathingControl | None = None,
+    ) -> None:
+        state = self.site(site_id)
+        previous = state.task
+        if previous is not None and not previous.done():
+            previous.cancel()
+
+        async def run() -> None:
+            if previous is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await previous
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("The %s activity failed on site %s", kind, site_id)
+                await self.say(site_id, Say(keys.ERROR_GENERIC))
+            finally:
+                if state.task is asyncio.current_task():
+                    state.breathing = None
+
+        state.kind = kind
+        state.breathing = control
+        state.task = asyncio.get_running_loop().create_task(run(), name=f"{kind}:{site_id}")
+        log.info("Started %s on site %s", kind, site_id)
+
+    def halt(self, site_id: str) -> None:
+        """Stop everything on a site at once: activity, replies, and music this skill started."""
+        state = self.site(site_id)
+        task, state.task, state.breathing, state.kind = state.task, None, None, ""
+        if task is not None:
+            task.cancel()
+        for extra in list(state.extras):
+            extra.cancel()
+        self._stop_music(site_id, state)
+        log.info("Stopped everything on site %s", site_id)
+
+    def _stop_music(self, site_id: str, state: Site) -> None:
+        for name in sorted(state.music):
+            device = self.config.device(name)
+            cmd = command(device, "stop") if device else None
+            if cmd is not None:
+                self._publish(Outgoing(cmd.topic, cmd.payload.encode("utf-8")))
+        state.music.clear()
+
+    async def say(self, site_id: str, line: Say) -> None:
+        """Speak one line from responses/ on a site."""
+        text = self._responses.pick(line.key, **dict(line.values))
+        await self._output.say(site_id, text)
+
+    async def _cooldown(self, site_id: str, playlist: str) -> None:
+        player = self.config.player_for(site_id)
+        if player is None:
+            await self.say(site_id, Say(keys.COOLDOWN_NO_PLAYER))
+            return
+        volume = self.config.cooldown.volume
+        for action in ("volume", "play"):
+            cmd = command(player, action, playlist=playlist, volume=volume)
+            if cmd is not None:
+                self._publish(Outgoing(cmd.topic, cmd.payload.encode("utf-8")))
+        self.site(site_id).music.add(player.name)
+        log.info("Started cool-down music on site %s", site_id)
+        await self.say(site_id, Say(keys.COOLDOWN_START))
+
+    async def _control(self, site_id: str, action: Control) -> None:
+        for notice in action.notices:
+            await self.say(site_id, notice)
+        control = self.site(site_id).breathing
+        if control is None:
+            await self.say(site_id, Say(keys.BREATHING_NOT_RUNNING))
+            return
+        reply = control.apply(action.action, action.minutes)
+        if reply is not None:
+            await self.say(site_id, reply)
+
+    def _spawn(self, site_id: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        extras = self.site(site_id).extras
+        extras.add(task)
+        task.add_done_callback(extras.discard)
+        task.add_done_callback(_log_failure)
+
+    async def close(self) -> None:
+        """Stop every site (without speaking) and wait until everything has ended."""
+        pending: list[asyncio.Task[None]] = []
+        for site_id, state in self._sites.items():
+            pending.extend(t for t in (state.task, *state.extras) if t is not None)
+            self.halt(site_id)
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def states(self) -> Mapping[str, str]:
+        """Activity per known site (for tests and the demo)."""
+        return {site_id: self.activity(site_id) for site_id in self._sites}
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("A background step failed", exc_info=task.exception())

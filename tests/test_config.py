@@ -1,0 +1,156 @@
+"""config.yaml validation: every mistake names the file, the key and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skill.config import load_config, parse_config, valid_site_id
+from skill.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_loads() -> None:
+    config = load_config(ROOT / "config.yaml")
+    assert config.mqtt.embedded
+    assert config.voice.engine == "piper"
+    assert config.voice.model == "bundled"
+    assert config.player_for("bedroom") is not None
+    assert config.safewords == ("red",)
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ""))
+    assert config.mqtt.host == "embedded"
+    assert config.breathing.minutes == 3
+    assert config.sites == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        ("breathing:\n  minutes: ten\n", "breathing.minutes", 'from 1 to 60, got "ten"'),
+        ("breathing:\n  minutes: 90\n", "breathing.minutes", "from 1 to 60, got 90"),
+        ("breathing:\n  style: loud\n", "breathing.style", "voice, chime, both, fewer-words"),
+        ("voice:\n  engine: espeak\n", "voice.engine", "piper, hermes"),
+        ("voice:\n  speed: 3\n", "voice.speed", "from 0.5 to 1.5"),
+        ("voice:\n  model: voice.bin\n", "voice.model", ".onnx"),
+        ("voice:\n  colour: blue\n", "voice.colour", "allowed keys: engine, model"),
+        ("mqtt:\n  port: 70000\n", "mqtt.port", "from 0 to 65535"),
+        ("mqtt:\n  host: broker.lan\n  port: 0\n", "mqtt.port", "1 to 65535"),
+        ("mqtt:\n  password_env: AFTERCARE_NOPE_X\n", "mqtt.password_env", "is not set"),
+        ("mqtt:\n  tls:\n    ca_file: missing.pem\n", "mqtt.tls.ca_file", "file not found"),
+        ("sites: [bed/room]\n", "sites[0]", "without / + #"),
+        ("sites: bedroom\n", "sites", "expected a list"),
+        ("language: english\n", "language", "language code"),
+        ("log_level: LOUD\n", "log_level", "DEBUG, INFO, WARNING, ERROR"),
+        ("nonsense: 1\n", "nonsense", "allowed keys: language, mqtt"),
+        ("cooldown:\n  device: sonos\n", "cooldown.device", 'no device named "sonos"'),
+        ("cooldown:\n  volume: 101\n", "cooldown.volume", "from 0 to 100"),
+        ("devices:\n  - name: p\n", "devices[0]", "at least one action"),
+        (
+            "devices:\n  - name: p\n    play: {topic: 'a/+/b', payload: x}\n",
+            "devices[0].play.topic",
+            "without wildcards",
+        ),
+        (
+            "devices:\n  - name: p\n    play: {topic: a, payload: '{\"p\": {playlist}}'}\n",
+            "devices[0].play.payload",
+            "inside quotes",
+        ),
+        (
+            "devices:\n  - name: p\n    play: {topic: a, payload: 'x {song}'}\n",
+            "devices[0].play.payload",
+            "unknown placeholder {song}",
+        ),
+        (
+            "devices:\n  - name: p\n    play: {topic: a, payload: x}\n  - name: p\n"
+            "    stop: {topic: b, payload: y}\n",
+            "devices[1].name",
+            "unique",
+        ),
+    ],
+)
+def test_mistakes_name_file_key_and_allowed(tmp_path: Path, text: str, key: str, hint: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.path == str(path)
+    assert caught.value.key == key
+    assert hint in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: {key}: ")
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "mqtt:\n  host: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"line \d+: not valid YAML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_password_comes_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFTERCARE_TEST_PW", "s3cret")
+    config = parse_config(
+        {"mqtt": {"host": "broker", "username": "u", "password_env": "AFTERCARE_TEST_PW"}}
+    )
+    assert config.mqtt.password() == "s3cret"
+
+
+def test_password_file(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("hunter2\n", encoding="utf-8")
+    config = load_config(write(tmp_path, "mqtt:\n  host: b\n  password_file: pw\n"))
+    assert config.mqtt.password() == "hunter2"
+
+
+def test_site_allowlist() -> None:
+    config = parse_config({"sites": ["bedroom"]})
+    assert config.site_allowed("bedroom")
+    assert not config.site_allowed("kitchen")
+    assert parse_config({}).site_allowed("anywhere")
+
+
+@pytest.mark.parametrize(
+    ("site", "ok"),
+    [
+        ("bedroom", True),
+        ("a/b", False),
+        ("a+", False),
+        ("#", False),
+        ("", False),
+        ("x" * 64, True),
+        ("x" * 65, False),
+        ("two words", False),
+        (None, False),
+        (5, False),
+    ],
+)
+def test_valid_site_id(site: object, ok: bool) -> None:
+    assert valid_site_id(site) is ok
+
+
+def test_player_per_site() -> None:
+    config = parse_config(
+        {
+            "devices": [
+                {"name": "living", "sites": ["living"], "play": {"topic": "l/set", "payload": "p"}},
+                {"name": "bed", "sites": ["bedroom"], "play": {"topic": "b/set", "payload": "p"}},
+            ]
+        }
+    )
+    bedroom = config.player_for("bedroom")
+    assert bedroom is not None
+    assert bedroom.name == "bed"
+    assert config.player_for("kitchen") is None

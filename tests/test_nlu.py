@@ -1,0 +1,550 @@
+"""The built-in recognizer against the shipped templates in intents/en/, and template checks."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from rhasspyhermes.nlu import NluIntent
+
+from skill.errors import DataFileError
+from skill.nlu import Recognizer, load_templates, normalize, slot_value
+
+INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
+PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")
+SAFEWORDS = ("red", "Pineapple")
+
+START = "AftercareStart"
+BREATHE = "AftercareBreathe"
+COOLDOWN = "AftercareCooldown"
+STOP = "AftercareStop"
+SLOWER = "AftercareSlower"
+FASTER = "AftercareFaster"
+PAUSE = "AftercarePause"
+RESUME = "AftercareResume"
+MORE = "AftercareMore"
+
+Slots = dict[str, str | int]
+
+CASES: list[tuple[str, str, Slots]] = [
+    # AftercareStart
+    ("start aftercare", START, {}),
+    ("Let's do aftercare.", START, {}),
+    ("begin our aftercare", START, {}),
+    ("aftercare please", START, {}),
+    ("Can we do some aftercare?", START, {}),
+    ("hey could we do some after care please", START, {}),
+    ("i'd like to start aftercare", START, {}),
+    ("we'd like some aftercare", START, {}),
+    ("it's time for aftercare", START, {}),
+    ("Okay, so let's start aftercare now.", START, {}),
+    ("short aftercare", START, {"routine": "short"}),
+    ("a long aftercare", START, {"routine": "long"}),
+    ("let's do a quick aftercare", START, {"routine": "short"}),
+    ("start the long aftercare routine", START, {"routine": "long"}),
+    ("quiet aftercare", START, {"routine": "quiet"}),
+    ("silent aftercare", START, {"routine": "quiet"}),
+    ("aftercare without talking", START, {"routine": "quiet"}),
+    ("um can we have aftercare in silence", START, {"routine": "quiet"}),
+    # AftercareBreathe
+    ("start breathing", BREATHE, {}),
+    ("breathe with us", BREATHE, {}),
+    ("guide our breathing", BREATHE, {}),
+    ("breathing exercise", BREATHE, {}),
+    ("help us breathe", BREATHE, {}),
+    ("take a few deep breaths", BREATHE, {}),
+    ("breathe with us for five minutes", BREATHE, {"minutes": 5}),
+    ("breathe with me for 10 minutes", BREATHE, {"minutes": 10}),
+    ("breathe for twenty-five minutes", BREATHE, {"minutes": 25}),
+    ("breathe with us for half an hour", BREATHE, {"minutes": 30}),
+    ("box breathing for ninety minutes", BREATHE, {"pattern": "box", "minutes": 90}),
+    ("three rounds of box breathing", BREATHE, {"rounds": 3, "pattern": "box"}),
+    ("3 rounds of square breathing", BREATHE, {"rounds": 3, "pattern": "box"}),
+    ("box breathing five rounds", BREATHE, {"pattern": "box", "rounds": 5}),
+    ("coherent breathing", BREATHE, {"pattern": "coherent"}),
+    ("resonance breathing for twenty minutes", BREATHE, {"pattern": "coherent", "minutes": 20}),
+    ("five minutes of coherent breathing", BREATHE, {"minutes": 5, "pattern": "coherent"}),
+    ("do the four seven eight breathing", BREATHE, {"pattern": "478"}),
+    ("let's do 4-7-8 breathing", BREATHE, {"pattern": "478"}),
+    ("478 breathing please", BREATHE, {"pattern": "478"}),
+    ("can you guide us through some cyclic sighing", BREATHE, {"pattern": "sigh"}),
+    ("a physiological sigh", BREATHE, {"pattern": "sigh"}),
+    ("sighing breathing for two minutes", BREATHE, {"pattern": "sigh", "minutes": 2}),
+    ("let's breathe together", BREATHE, {"pattern": "together"}),
+    ("breathing with each other", BREATHE, {"pattern": "together"}),
+    ("matched breathing for 15 minutes", BREATHE, {"pattern": "together", "minutes": 15}),
+    ("slow breathing", BREATHE, {"pattern": "calm"}),
+    ("help me breathe slowly", BREATHE, {"pattern": "calm"}),
+    ("gentle breathing", BREATHE, {"pattern": "settle"}),
+    ("easy breathing for a minute", BREATHE, {"pattern": "settle", "minutes": 1}),
+    ("let's just rest", BREATHE, {"pattern": "rest"}),
+    ("breathing with no counting", BREATHE, {"pattern": "rest"}),
+    # AftercareCooldown, with playlists from the config
+    ("play cool-down", COOLDOWN, {}),
+    ("play cool down", COOLDOWN, {}),
+    ("put on our cool down music", COOLDOWN, {}),
+    ("play the cooldown playlist", COOLDOWN, {}),
+    ("some calm music please", COOLDOWN, {}),
+    ("could you play some relaxing music", COOLDOWN, {}),
+    ("let's cool down", COOLDOWN, {}),
+    ("play rain sounds", COOLDOWN, {"playlist": "Rain Sounds"}),
+    ("Play the Rain Sounds playlist.", COOLDOWN, {"playlist": "Rain Sounds"}),
+    ("put on mum's lullabies", COOLDOWN, {"playlist": "Mum's Lullabies!"}),
+    # AftercareStop, with safewords from the config
+    ("stop", STOP, {}),
+    ("Stop!", STOP, {}),
+    ("stop everything", STOP, {}),
+    ("that's enough", STOP, {}),
+    ("thats enough", STOP, {}),
+    ("enough", STOP, {}),
+    ("end aftercare", STOP, {}),
+    ("stop the breathing", STOP, {}),
+    ("stop the music", STOP, {}),
+    ("turn off the music", STOP, {}),
+    ("cancel", STOP, {}),
+    ("please stop", STOP, {}),
+    ("stop stop stop", STOP, {}),
+    ("no no stop", STOP, {}),
+    ("i want to stop", STOP, {}),
+    ("we're done for tonight", STOP, {}),
+    ("no more music", STOP, {}),
+    ("red", STOP, {}),
+    ("Red!", STOP, {}),
+    ("red red", STOP, {}),
+    ("red please", STOP, {}),
+    ("red stop", STOP, {}),
+    ("safeword red", STOP, {}),
+    ("safeword", STOP, {}),
+    ("i'm using my safeword", STOP, {}),
+    ("PINEAPPLE", STOP, {}),
+    # AftercareSlower and AftercareFaster
+    ("slower please", SLOWER, {}),
+    ("slow it down", SLOWER, {}),
+    ("a bit slower", SLOWER, {}),
+    ("too fast", SLOWER, {}),
+    ("it's a little too fast", SLOWER, {}),
+    ("can you go slower", SLOWER, {}),
+    ("hey um could you please slow the breathing down a bit", SLOWER, {}),
+    ("faster", FASTER, {}),
+    ("speed it up", FASTER, {}),
+    ("too slow", FASTER, {}),
+    ("that's way too slow", FASTER, {}),
+    ("a little quicker please", FASTER, {}),
+    ("speed up the breathing", FASTER, {}),
+    # AftercarePause and AftercareResume
+    ("pause", PAUSE, {}),
+    ("hold on", PAUSE, {}),
+    ("wait a moment", PAUSE, {}),
+    ("pause the breathing", PAUSE, {}),
+    ("hang on a second", PAUSE, {}),
+    ("can we pause for a bit", PAUSE, {}),
+    ("i need a moment", PAUSE, {}),
+    ("give us a minute", PAUSE, {}),
+    ("resume", RESUME, {}),
+    ("continue", RESUME, {}),
+    ("carry on", RESUME, {}),
+    ("let's continue", RESUME, {}),
+    ("continue the breathing", RESUME, {}),
+    ("okay we're ready", RESUME, {}),
+    ("back to the music", RESUME, {}),
+    ("pick up where we left off", RESUME, {}),
+    # AftercareMore
+    ("one more minute", MORE, {"minutes": 1}),
+    ("two more minutes", MORE, {"minutes": 2}),
+    ("five more minutes please", MORE, {"minutes": 5}),
+    ("5 more minutes", MORE, {"minutes": 5}),
+    ("thirty more minutes", MORE, {"minutes": 30}),
+    ("another ten minutes", MORE, {"minutes": 10}),
+    ("keep going for another three minutes", MORE, {"minutes": 3}),
+    ("a couple more minutes", MORE, {"minutes": 2}),
+    ("keep going", MORE, {}),
+    ("a little longer", MORE, {}),
+    ("just a bit longer please", MORE, {}),
+    ("not yet", MORE, {}),
+    ("more please", MORE, {}),
+]
+
+# Things said at a bedside that are not for this skill; none may match.
+UNRELATED = [
+    "what's the weather",
+    "what's the weather like tomorrow",
+    "set an alarm",
+    "set an alarm for seven",
+    "play some jazz",
+    "play some music",
+    "turn off the lights",
+    "turn on the lights",
+    "dim the lights",
+    "stop the alarm",
+    "cancel the alarm",
+    "stop the timer",
+    "what time is it",
+    "pause the movie",
+    "play the news",
+    "play the radio",
+    "turn down the music",
+    "tell me a joke",
+    "how are you",
+    "good night",
+    "good morning",
+    "i love you",
+    "thank you",
+    "hello",
+    "call mom",
+    "volume up",
+    "next song",
+    "skip this song",
+    "add milk to the shopping list",
+    "remind me to take my pills",
+    "start the dishwasher",
+    "start a timer for five minutes",
+    "set a timer",
+    "lock the door",
+    "open the curtains",
+    "red wine please",
+    "is it going to rain",
+    "what's five plus five",
+    "play rain",
+    "the alarm is too fast",
+    "breakfast at eight",
+    "i stopped the car",
+    "stopwatch",
+    "start",
+    "slow",
+    "more minutes",
+    "one hundred more minutes",
+    "",
+    "...",
+    "um",
+]
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> Recognizer:
+    """The shipped English templates with two playlists and two safewords."""
+    return Recognizer.load(INTENTS_DIR, playlists=PLAYLISTS, safewords=SAFEWORDS)
+
+
+def _slots(intent: NluIntent) -> Slots:
+    """Slot name -> value, as the skill reads them."""
+    values: Slots = {}
+    for slot in intent.slots or ():
+        value = slot_value(intent, slot.slot_name)
+        assert value is not None
+        values[slot.slot_name] = value
+    return values
+
+
+@pytest.mark.parametrize(("utterance", "intent_name", "slots"), CASES, ids=[c[0] for c in CASES])
+def test_recognizes(recognizer: Recognizer, utterance: str, intent_name: str, slots: Slots) -> None:
+    result = recognizer.recognize(utterance)
+    assert result is not None
+    assert (result.intent.intent_name, _slots(result)) == (intent_name, slots)
+    for name, value in slots.items():
+        assert type(slot_value(result, name)) is type(value)
+
+
+@pytest.mark.parametrize("utterance", UNRELATED)
+def test_ignores_unrelated(recognizer: Recognizer, utterance: str) -> None:
+    assert recognizer.recognize(utterance) is None
+
+
+def test_cases_cover_every_intent_and_slot_value(recognizer: Recognizer) -> None:
+    seen = {(intent, name, value) for _u, intent, slots in CASES for name, value in slots.items()}
+    assert {intent for _u, intent, _s in CASES} == recognizer.intent_names
+    patterns = {"settle", "calm", "coherent", "sigh", "together", "box", "478", "rest"}
+    assert {v for i, n, v in seen if (i, n) == (BREATHE, "pattern")} == patterns
+    assert {v for i, n, v in seen if (i, n) == (START, "routine")} == {"short", "long", "quiet"}
+    for intent, name in [(BREATHE, "minutes"), (BREATHE, "rounds"), (MORE, "minutes")]:
+        assert any((i, n) == (intent, name) for i, n, _v in seen)
+    assert len(CASES) >= 80
+    assert len(UNRELATED) >= 25
+
+
+def test_intent_names(recognizer: Recognizer) -> None:
+    assert recognizer.intent_names == {
+        START,
+        BREATHE,
+        COOLDOWN,
+        STOP,
+        SLOWER,
+        FASTER,
+        PAUSE,
+        RESUME,
+        MORE,
+    }
+
+
+def test_nlu_intent_is_shaped_like_rhasspy_nlu_hermes(recognizer: Recognizer) -> None:
+    result = recognizer.recognize(
+        "Breathe with us for five minutes!", site_id="bedroom", session_id="s-1"
+    )
+    assert result is not None
+    assert result.input == "breathe with us for 5 minutes"
+    assert result.raw_input == "Breathe with us for five minutes!"
+    assert (result.site_id, result.session_id, result.lang) == ("bedroom", "s-1", "en")
+    assert result.intent.confidence_score == 1.0
+    assert result.slots is not None
+    [slot] = result.slots
+    assert (slot.entity, slot.slot_name, slot.raw_value, slot.confidence) == (
+        "minutes",
+        "minutes",
+        "five",
+        1.0,
+    )
+    assert slot.value == {"kind": "Number", "value": 5}
+    assert slot.range is not None
+    assert result.input[slot.range.start : slot.range.end] == "5"
+    assert (slot.range.raw_start, slot.range.raw_end) == (20, 24)
+    assert result.asr_tokens is not None
+    assert [token.value for token in result.asr_tokens[0]] == result.input.split()
+
+    payload = json.loads(result.payload())
+    assert payload["intent"] == {"intentName": "AftercareBreathe", "confidenceScore": 1.0}
+    assert payload["siteId"] == "bedroom"
+    assert payload["slots"][0]["slotName"] == "minutes"
+    assert payload["slots"][0]["rawValue"] == "five"
+    assert payload["slots"][0]["value"] == {"kind": "Number", "value": 5}
+    assert NluIntent.from_dict(payload) == result
+
+
+def test_multi_word_values_are_substituted_into_the_input(recognizer: Recognizer) -> None:
+    result = recognizer.recognize("do the four seven eight breathing")
+    assert result is not None
+    assert result.input == "do the 478 breathing"
+    assert result.slots is not None
+    [slot] = result.slots
+    assert slot.value == {"kind": "Unknown", "value": "478"}
+    assert slot.raw_value == "four seven eight"
+    assert slot.range is not None
+    assert (slot.range.start, slot.range.end, slot.range.raw_start, slot.range.raw_end) == (
+        7,
+        10,
+        7,
+        23,
+    )
+
+
+def test_slot_spans_after_a_number_word(recognizer: Recognizer) -> None:
+    # hassil 3.12 shifts spans that follow a number spoken as words.
+    result = recognizer.recognize("three rounds of box breathing")
+    assert result is not None
+    assert result.input == "3 rounds of box breathing"
+    assert result.slots is not None
+    assert [slot.raw_value for slot in result.slots] == ["three", "box"]
+
+
+def test_slot_value_missing_and_numbers(recognizer: Recognizer) -> None:
+    result = recognizer.recognize("5 more minutes")
+    assert result is not None
+    assert slot_value(result, "minutes") == 5
+    assert slot_value(result, "pattern") is None
+
+
+def test_intent_filter_restricts_candidates(recognizer: Recognizer) -> None:
+    assert recognizer.recognize("stop", intent_filter=[BREATHE]) is None
+    filtered = recognizer.recognize("stop", intent_filter={STOP, MORE})
+    assert filtered is not None
+    assert filtered.intent.intent_name == STOP
+    more = recognizer.recognize("two more minutes", intent_filter=(MORE, STOP))
+    assert more is not None
+    assert more.intent.intent_name == MORE
+
+
+def test_empty_intent_filter_allows_everything_as_in_rhasspy(recognizer: Recognizer) -> None:
+    result = recognizer.recognize("pause", intent_filter=[])
+    assert result is not None
+    assert result.intent.intent_name == PAUSE
+
+
+def test_stop_wins_when_a_safeword_is_also_a_command() -> None:
+    recognizer = Recognizer.load(INTENTS_DIR, safewords=("pause",))
+    result = recognizer.recognize("pause")
+    assert result is not None
+    assert result.intent.intent_name == STOP
+
+
+def test_without_safewords_only_the_word_safeword_stops() -> None:
+    recognizer = Recognizer.load(INTENTS_DIR, safewords=())
+    assert recognizer.recognize("red") is None
+    result = recognizer.recognize("safeword")
+    assert result is not None
+    assert result.intent.intent_name == STOP
+
+
+def test_without_playlists_no_playlist_matches() -> None:
+    recognizer = Recognizer.load(INTENTS_DIR)
+    assert recognizer.recognize("play rain sounds") is None
+    result = recognizer.recognize("play cool down")
+    assert result is not None
+    assert result.intent.intent_name == COOLDOWN
+
+
+@pytest.mark.parametrize(
+    ("playlists", "safewords", "message"),
+    [
+        (("!!!",), ("red",), "playlist '!!!' has no words"),
+        (("Rain Sounds", "rain sounds"), ("red",), "sound the same"),
+        ((), ("...",), "safeword '...' has no words"),
+    ],
+)
+def test_unspeakable_config_values_are_refused(
+    playlists: tuple[str, ...], safewords: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        Recognizer.load(INTENTS_DIR, playlists=playlists, safewords=safewords)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Let's STOP, please!", "let's stop please"),
+        ("  cool-down\tmusic  ", "cool down music"),
+        ("it\u2019s 4-7-8", "it's 4 7 8"),
+        ("'red'", "red"),
+        ("what?!", "what"),
+        ("", ""),
+    ],
+)
+def test_normalize(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_loading_and_recognition_are_fast(recognizer: Recognizer) -> None:
+    # Generous bounds: about 0.1 s to load and 1-4 ms per utterance on a laptop.
+    started = time.perf_counter()
+    Recognizer.load(INTENTS_DIR, playlists=PLAYLISTS, safewords=SAFEWORDS)
+    assert time.perf_counter() - started < 1.0
+    utterances = [case[0] for case in CASES] + UNRELATED
+    started = time.perf_counter()
+    for utterance in utterances:
+        recognizer.recognize(utterance)
+    assert (time.perf_counter() - started) / len(utterances) < 0.025
+
+
+# --- malformed template files ------------------------------------------------
+
+VALID = """\
+language: en
+intents:
+  AftercareStop:
+    data:
+      - sentences:
+          - "stop"
+"""
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    """Write a template file under folder/en and return its path."""
+    path = folder / "en" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ("language: en\nintents: [unclosed\n", "", "not valid YAML"),
+        ("- just\n- a list\n", "", "expected a mapping"),
+        ("language: fr\nintents: {}\n", "language", "expected 'en'"),
+        ("language: en\nsentences: {}\n", "sentences", "unknown key"),
+        (
+            VALID.replace('"stop"', '"(stop"'),
+            "intents.AftercareStop.data[0].sentences[0]",
+            "cannot parse",
+        ),
+        (
+            VALID.replace('"stop"', '"Stop!"'),
+            "intents.AftercareStop.data[0].sentences[0]",
+            "not normalized",
+        ),
+        (
+            VALID.replace('"stop"', '"<nope> stop"'),
+            "intents.AftercareStop.data[0].sentences[0]",
+            "unknown rule <nope>",
+        ),
+        (
+            VALID.replace('"stop"', '"stop {nope}"'),
+            "intents.AftercareStop.data[0].sentences[0]",
+            "unknown list {nope}",
+        ),
+        (
+            VALID.replace('"stop"', '"um stop"') + "skip_words: [um]\n",
+            "intents.AftercareStop.data[0].sentences[0]",
+            "skip_words",
+        ),
+        (
+            VALID + "skip_words: [Um]\n",
+            "skip_words[0]",
+            "not normalized",
+        ),
+        (
+            VALID.replace('"stop"', "42"),
+            "intents.AftercareStop.data[0].sentences",
+            "expected a non-empty list",
+        ),
+        ("language: en\nintents:\n  AftercareStop: {}\n", "intents.AftercareStop", "'data'"),
+        (
+            VALID + "lists:\n  playlist:\n    values: [x]\n",
+            "lists.playlist",
+            "reserved",
+        ),
+        (
+            VALID + "expansion_rules:\n  safeword: red\n",
+            "expansion_rules.safeword",
+            "reserved",
+        ),
+        (
+            VALID + "lists:\n  size:\n    range: {from: 9, to: 1}\n",
+            "lists.size.range",
+            "from <= to",
+        ),
+        (
+            VALID + "lists:\n  size:\n    values: [{in: big}]\n",
+            "lists.size.values[0]",
+            "expected a string or",
+        ),
+        (
+            VALID + "expansion_rules:\n  a: <b>\n  b: (x|<a>)\n",
+            "expansion_rules.a",
+            "refers to itself",
+        ),
+    ],
+)
+def test_malformed_templates_name_the_file_and_key(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    path = _write(tmp_path, "broken.yaml", text)
+    with pytest.raises(DataFileError) as caught:
+        load_templates(tmp_path)
+    assert caught.value.path == str(path)
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert str(path) in str(caught.value)
+
+
+def test_duplicate_rule_names_the_second_file(tmp_path: Path) -> None:
+    first = _write(tmp_path, "a.yaml", VALID + "expansion_rules:\n  x: stop\n")
+    second = _write(tmp_path, "b.yaml", "language: en\nexpansion_rules:\n  x: halt\n")
+    with pytest.raises(DataFileError, match="already defined") as caught:
+        load_templates(tmp_path)
+    assert caught.value.path == str(second)
+    assert str(first) in caught.value.problem
+
+
+def test_missing_language_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match=r"no \*\.yaml template files"):
+        load_templates(tmp_path, language="de")
+
+
+def test_intents_merge_across_files(tmp_path: Path) -> None:
+    _write(tmp_path, "a.yaml", VALID)
+    _write(tmp_path, "b.yaml", VALID.replace('"stop"', '"halt"'))
+    recognizer = Recognizer.load(tmp_path)
+    for utterance in ("stop", "halt"):
+        result = recognizer.recognize(utterance)
+        assert result is not None
+        assert result.intent.intent_name == STOP

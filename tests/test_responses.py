@@ -1,0 +1,411 @@
+"""The response loader, the key helpers, and a lint over every shipped responses/*.yaml."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from skill import keys
+from skill.errors import AftercareError, DataFileError
+from skill.responses import (
+    MissingResponseError,
+    ResponseBook,
+    ResponseValuesError,
+    response_path,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESPONSES_DIR = ROOT / "responses"
+RESPONSE_FILES = sorted(RESPONSES_DIR.glob("*.yaml"))
+
+ALLOWED_PLACEHOLDERS = frozenset({"minutes", "rounds", "name", "playlist"})
+MAX_SENTENCE_WORDS = 14
+MAX_CUE_WORDS = 3
+MAX_STOP_WORDS = 4
+
+# Each entry: (why it is banned, regex). Matched case-insensitively on word boundaries.
+BANNED: tuple[tuple[str, str], ...] = (
+    (
+        "gendered word",
+        r"\b(?:he|she|his|her|hers|him|himself|herself|boyfriend|girlfriend|husband|wife"
+        r"|man|woman|men|women|boy|girl)\b",
+    ),
+    ("assumes how many people", r"\b(?:both|you two|two of you|your partners?)\b"),
+    ("assumes what happened", r"\b(?:sex\w*|orgasm\w*|made love)\b"),
+    ("medical claim", r"\b(?:heal\w*|cur(?:e|es|ed|ing)|treat\w*|therap\w*|diagnos\w*)\b"),
+    (
+        "pressure",
+        r"\b(?:you must|must|you should|should|you need to|have to|has to|got to|make sure)\b",
+    ),
+    (
+        "evaluative question",
+        r"\b(?:wasn't that|wasn't it|didn't you|did you enjoy|how was it|was it good)\b",
+    ),
+)
+
+_PLACEHOLDER_RE = re.compile(r"(?<!\{)\{([^{}]*)\}(?!\})")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    """Write a responses file under tmp_path and return its path."""
+    path = tmp_path / "xx.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def book_of(tmp_path: Path, text: str, seed: int = 7) -> ResponseBook:
+    """Load inline YAML as a ResponseBook with a seeded rng."""
+    return ResponseBook.load(write(tmp_path, text), rng=random.Random(seed))
+
+
+def banned_hits(text: str) -> list[str]:
+    """The reasons a line breaks the banned-phrasing list, with the words that matched."""
+    hits = []
+    for reason, pattern in BANNED:
+        for match in re.finditer(pattern, text, flags=re.IGNORECASE):
+            hits.append(f"{reason}: {match.group(0)!r}")
+    return hits
+
+
+def sentences(text: str) -> list[str]:
+    """A line split into sentences at . ! or ? followed by a space."""
+    return [part for part in _SENTENCE_END_RE.split(text.strip()) if part]
+
+
+def word_count(text: str) -> int:
+    """Spoken words in a text; a placeholder counts as one word, lone punctuation as none."""
+    return sum(1 for token in text.split() if re.search(r"[\w{]", token))
+
+
+# --- Loader ------------------------------------------------------------------
+
+
+def test_load_reads_keys_and_variants(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "a.b:\n  - One.\n  - Two.\nc:\n  - Three.\n")
+    assert book.keys() == frozenset({"a.b", "c"})
+    assert book.variants("a.b") == ("One.", "Two.")
+    assert book.path == str(tmp_path / "xx.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        pytest.param("- a\n- b\n", "", "expected a mapping", id="top-level-list"),
+        pytest.param("just text\n", "", "expected a mapping", id="top-level-string"),
+        pytest.param("", "", "empty", id="empty-file"),
+        pytest.param("# only a comment\n", "", "empty", id="comment-only"),
+        pytest.param("a.b:\n", "a.b", "no variants", id="null-value"),
+        pytest.param("a.b: []\n", "a.b", "no variants", id="empty-list"),
+        pytest.param("a.b: Hello.\n", "a.b", "expected a list", id="bare-string"),
+        pytest.param("a.b: {x: y}\n", "a.b", "expected a list", id="mapping-value"),
+        pytest.param("a.b:\n  - ''\n", "a.b", "variant 1 is empty", id="empty-variant"),
+        pytest.param("a.b:\n  - Hi.\n  - '   '\n", "a.b", "variant 2 is empty", id="blank"),
+        pytest.param("a.b:\n  - 3\n", "a.b", "variant 1 is a number", id="int-variant"),
+        pytest.param("a.b:\n  - yes\n", "a.b", "true/false", id="bool-variant"),
+        pytest.param("a.b:\n  -\n", "a.b", "null", id="null-variant"),
+        pytest.param("a.b:\n  - [x]\n", "a.b", "a list", id="list-variant"),
+        pytest.param("a.b:\n  - Hi {0}.\n", "a.b", "placeholder syntax {0}", id="positional"),
+        pytest.param("a.b:\n  - Hi {}.\n", "a.b", "placeholder syntax {}", id="empty-braces"),
+        pytest.param("a.b:\n  - Hi {x!r}.\n", "a.b", "syntax {x!r}", id="conversion"),
+        pytest.param("a.b:\n  - Hi {x:>3}.\n", "a.b", "syntax {x:>3}", id="format-spec"),
+        pytest.param("a.b:\n  - Hi {x.y}.\n", "a.b", "syntax {x.y}", id="attribute"),
+        pytest.param("a.b:\n  - Hi {x[0]}.\n", "a.b", "syntax {x[0]}", id="index"),
+        pytest.param("a.b:\n  - Hi {x\n", "a.b", "only plain placeholders", id="unclosed"),
+        pytest.param("a.b:\n  - Hi x}\n", "a.b", "only plain placeholders", id="stray-close"),
+        pytest.param(
+            "a.b:\n  - '{minutes} more.'\n  - '{rounds} more.'\n",
+            "a.b",
+            "same placeholders",
+            id="mixed-placeholders",
+        ),
+        pytest.param("a.b:\n  - Hi.\n  - Hi.\n", "a.b", "repeats variant 1", id="dup-variant"),
+        pytest.param("a.b:\n  - Hi.\na.b:\n  - Yo.\n", "a.b", "line 3", id="dup-key"),
+        pytest.param("Routine.Water:\n  - Hi.\n", "Routine.Water", "lowercase", id="bad-key"),
+        pytest.param("1:\n  - Hi.\n", "1", "must be a string", id="number-key"),
+        pytest.param("a.b: [unclosed\n", "", "not valid YAML", id="bad-yaml"),
+    ],
+)
+def test_load_errors_name_file_and_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(DataFileError) as caught:
+        ResponseBook.load(path)
+    err = caught.value
+    assert err.path == str(path)
+    assert err.key == key
+    message = str(err)
+    assert str(path) in message
+    assert key in message
+    assert fragment in message
+
+
+def test_load_missing_file_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(DataFileError, match=r"nope\.yaml: file not found"):
+        ResponseBook.load(path)
+
+
+def test_from_data_builds_a_book_without_a_file() -> None:
+    book = ResponseBook.from_data({"a.b": ["One.", "Two."]}, rng=random.Random(1))
+    assert book.pick("a.b") in {"One.", "Two."}
+    with pytest.raises(DataFileError, match=r"<memory>: a\.b: variant 1 is empty"):
+        ResponseBook.from_data({"a.b": [" "]})
+
+
+# --- pick ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pick_never_repeats_back_to_back_and_covers_every_variant(
+    tmp_path: Path, seed: int
+) -> None:
+    book = book_of(tmp_path, "k:\n  - A.\n  - B.\n  - C.\n  - D.\n", seed=seed)
+    picks = [book.pick("k") for _ in range(2000)]
+    assert all(first != second for first, second in itertools.pairwise(picks))
+    assert set(picks) == {"A.", "B.", "C.", "D."}
+
+
+def test_pick_no_repeat_holds_per_key_even_when_keys_interleave(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "a:\n  - A1.\n  - A2.\nb:\n  - B1.\n  - B2.\n  - B3.\n")
+    last: dict[str, str] = {}
+    for step in range(1000):
+        key = "a" if step % 3 else "b"
+        text = book.pick(key)
+        assert text != last.get(key)
+        last[key] = text
+
+
+def test_pick_with_two_variants_alternates(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "k:\n  - Yes.\n  - No.\n")
+    first = book.pick("k")
+    picks = [first] + [book.pick("k") for _ in range(9)]
+    assert picks[::2] == [first] * 5
+    assert len(set(picks)) == 2
+
+
+def test_pick_single_variant_is_always_the_same(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "cue.inhale:\n  - Breathe in.\n")
+    assert {book.pick("cue.inhale") for _ in range(20)} == {"Breathe in."}
+
+
+def test_pick_formats_placeholders(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "m:\n  - '{minutes} more minutes.'\n  - 'Adding {minutes} more.'\n")
+    texts = {book.pick("m", minutes=5) for _ in range(10)}
+    assert texts == {"5 more minutes.", "Adding 5 more."}
+
+
+def test_pick_ignores_unused_values_and_unescapes_braces(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "k:\n  - 'Curly {{here}}.'\n")
+    assert book.pick("k", minutes=3) == "Curly {here}."
+
+
+def test_pick_without_a_needed_value_raises(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "m:\n  - '{minutes} more.'\n")
+    with pytest.raises(ResponseValuesError, match=r"m: pick needs values for: minutes; got: none"):
+        book.pick("m")
+    assert ResponseValuesError.code == "response_values"
+
+
+def test_missing_key_raises_and_never_returns_the_key(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "a:\n  - Hi.\n")
+    with pytest.raises(MissingResponseError) as caught:
+        book.pick("routine.water")
+    err = caught.value
+    assert isinstance(err, AftercareError)
+    assert err.code == "missing_response"
+    assert err.key == "routine.water"
+    assert "xx.yaml" in str(err)
+    assert "routine.water" in str(err)
+    with pytest.raises(MissingResponseError):
+        book.variants("routine.water")
+
+
+def test_missing_lists_absent_required_keys(tmp_path: Path) -> None:
+    book = book_of(tmp_path, "a:\n  - Hi.\nb:\n  - Yo.\n")
+    assert book.missing(["a", "z", "c", "z"]) == ["c", "z"]
+    assert book.missing(["a", "b"]) == []
+
+
+def test_all_texts_skips_placeholders_and_duplicates(tmp_path: Path) -> None:
+    text = "a:\n  - One.\n  - Two.\nb:\n  - '{rounds} rounds.'\nc:\n  - One.\n  - 'A {{b}}.'\n"
+    book = book_of(tmp_path, text)
+    assert book.all_texts() == ("One.", "Two.", "A {b}.")
+
+
+# --- response_path -------------------------------------------------------------
+
+
+def test_response_path_finds_the_language_file(tmp_path: Path) -> None:
+    (tmp_path / "en.yaml").write_text("a:\n  - Hi.\n", encoding="utf-8")
+    assert response_path(tmp_path, "en") == tmp_path / "en.yaml"
+
+
+def test_response_path_missing_language_names_file_and_choices(tmp_path: Path) -> None:
+    (tmp_path / "en.yaml").write_text("a:\n  - Hi.\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"de\.yaml: language: .*'de'.*available: en"):
+        response_path(tmp_path, "de")
+
+
+@pytest.mark.parametrize("language", ["../en", "en/x", "", "e"])
+def test_response_path_rejects_non_language_codes(tmp_path: Path, language: str) -> None:
+    (tmp_path / "en.yaml").write_text("a:\n  - Hi.\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="not a language code"):
+        response_path(tmp_path, language)
+
+
+def test_response_path_finds_the_shipped_english_file() -> None:
+    assert response_path(RESPONSES_DIR, "en") == RESPONSES_DIR / "en.yaml"
+
+
+# --- keys ------------------------------------------------------------------------
+
+
+def test_key_helpers_build_known_keys() -> None:
+    assert keys.breathing_intro("box") == "breathing.intro.box"
+    assert keys.breathing_intro("478") == "breathing.intro.478"
+    assert keys.cue("top-up") == keys.CUE_TOP_UP == "cue.top_up"
+    assert keys.cue("inhale") == keys.CUE_INHALE
+    assert keys.breathing_more(1) == keys.BREATHING_MORE_ONE
+    assert keys.breathing_more(5) == keys.BREATHING_MORE
+    assert keys.breathing_minutes_limit(1) == keys.BREATHING_MINUTES_LIMIT_ONE
+    assert keys.breathing_minutes_limit(30) == keys.BREATHING_MINUTES_LIMIT
+    for pattern in keys.BREATHING_PATTERNS:
+        assert keys.breathing_intro(pattern) in keys.ALL_KEYS
+    for phase in keys.CUE_PHASES:
+        assert keys.cue(phase) in keys.ALL_KEYS
+    assert keys.CUE_KEYS <= keys.ALL_KEYS
+    assert set(keys.PLACEHOLDERS) <= keys.ALL_KEYS
+
+
+def test_key_helpers_name_allowed_values() -> None:
+    with pytest.raises(ValueError, match=r"'boxx'; choose one of: settle, calm, .*rest"):
+        keys.breathing_intro("boxx")
+    with pytest.raises(ValueError, match=r"'top_up'; choose one of: inhale, top-up"):
+        keys.cue("top_up")
+
+
+def test_every_public_key_constant_is_in_all_keys() -> None:
+    constants = {
+        value
+        for name, value in vars(keys).items()
+        if name.isupper() and isinstance(value, str) and "." in value
+    }
+    assert constants
+    assert constants <= keys.ALL_KEYS
+
+
+# --- Lint over every shipped language file -----------------------------------------
+
+
+def test_banned_list_matches_words_not_parts_of_words() -> None:
+    assert banned_hits("Did you enjoy that?")
+    assert banned_hits("Hold HER close.")
+    assert banned_hits("You should rest.")
+    assert banned_hits("This heals.")
+    assert banned_hits("Good for both of you.")
+    assert not banned_hits("Here, there, other, the, these, secure, manner, ashes, curled.")
+
+
+def test_there_is_at_least_one_language_file() -> None:
+    assert RESPONSES_DIR / "en.yaml" in RESPONSE_FILES
+
+
+@pytest.fixture(params=RESPONSE_FILES, ids=[path.name for path in RESPONSE_FILES])
+def shipped(request: pytest.FixtureRequest) -> ResponseBook:
+    """Each shipped responses file, loaded (which already checks its structure)."""
+    path: Path = request.param
+    return ResponseBook.load(path, rng=random.Random(0))
+
+
+def test_file_has_every_key_the_code_uses(shipped: ResponseBook) -> None:
+    assert shipped.missing(keys.ALL_KEYS) == []
+
+
+def test_file_has_no_keys_the_code_does_not_use(shipped: ResponseBook) -> None:
+    assert sorted(shipped.keys() - keys.ALL_KEYS) == []
+
+
+def test_no_empty_variants(shipped: ResponseBook) -> None:
+    empty = [
+        key for key in sorted(shipped.keys()) if not all(v.strip() for v in shipped.variants(key))
+    ]
+    assert empty == []
+
+
+def test_sentences_are_short(shipped: ResponseBook) -> None:
+    too_long = [
+        f"{key}: {sentence!r} ({word_count(sentence)} words)"
+        for key in sorted(shipped.keys())
+        for variant in shipped.variants(key)
+        for sentence in sentences(variant)
+        if word_count(sentence) > MAX_SENTENCE_WORDS
+    ]
+    assert too_long == []
+
+
+def test_non_cue_keys_have_at_least_three_variants(shipped: ResponseBook) -> None:
+    few = [
+        f"{key}: {len(shipped.variants(key))}"
+        for key in sorted(shipped.keys() - keys.CUE_KEYS)
+        if len(shipped.variants(key)) < 3
+    ]
+    assert few == []
+
+
+def test_cues_have_exactly_one_very_short_variant(shipped: ResponseBook) -> None:
+    wrong = [
+        f"{key}: {shipped.variants(key)!r}"
+        for key in sorted(keys.CUE_KEYS)
+        if len(shipped.variants(key)) != 1 or word_count(shipped.variants(key)[0]) > MAX_CUE_WORDS
+    ]
+    assert wrong == []
+
+
+def test_stop_confirmation_is_one_to_four_words(shipped: ResponseBook) -> None:
+    for variant in shipped.variants(keys.STOP_DONE):
+        assert 1 <= word_count(variant) <= MAX_STOP_WORDS, variant
+
+
+def test_no_banned_phrasing(shipped: ResponseBook) -> None:
+    found = [
+        f"{key}: {variant!r}: {hit}"
+        for key in sorted(shipped.keys())
+        for variant in shipped.variants(key)
+        for hit in banned_hits(variant)
+    ]
+    assert found == []
+
+
+def test_placeholders_are_allowed_and_match_the_code(shipped: ResponseBook) -> None:
+    wrong = []
+    for key in sorted(shipped.keys()):
+        expected = keys.PLACEHOLDERS.get(key, frozenset())
+        for variant in shipped.variants(key):
+            used = frozenset(_PLACEHOLDER_RE.findall(variant))
+            if not used <= ALLOWED_PLACEHOLDERS or used != expected:
+                wrong.append(f"{key}: {variant!r} uses {sorted(used)}, expected {sorted(expected)}")
+    assert wrong == []
+
+
+def test_numbers_are_spelled_out(shipped: ResponseBook) -> None:
+    digits = [
+        f"{key}: {variant!r}"
+        for key in sorted(shipped.keys())
+        for variant in shipped.variants(key)
+        if re.search(r"\d", variant)
+    ]
+    assert digits == []
+
+
+def test_every_line_renders(shipped: ResponseBook) -> None:
+    values = {"minutes": 5, "rounds": 4, "name": "Sam", "playlist": "Evening"}
+    for key in keys.ALL_KEYS:
+        for _ in range(len(shipped.variants(key))):
+            text = shipped.pick(key, **values)
+            assert text.strip()
+            assert "{" not in text
+            assert "}" not in text

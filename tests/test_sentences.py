@@ -1,0 +1,184 @@
+"""The Rhasspy sentences.ini and Home Assistant YAML exports of the templates."""
+
+from __future__ import annotations
+
+import configparser
+import io
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hassil import Intents, recognize
+
+from skill.nlu import Recognizer, Templates, load_templates
+from skill.sentences import to_hassil, to_rhasspy
+
+INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
+PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")
+SAFEWORDS = ("red", "Pineapple")
+
+SLOTS = {
+    "AftercareStart": {"routine"},
+    "AftercareBreathe": {"minutes!int", "rounds!int", "pattern"},
+    "AftercareCooldown": {"playlist"},
+    "AftercareStop": set(),
+    "AftercareSlower": set(),
+    "AftercareFaster": set(),
+    "AftercarePause": set(),
+    "AftercareResume": set(),
+    "AftercareMore": {"minutes!int"},
+}
+
+
+@pytest.fixture(scope="module")
+def templates() -> Templates:
+    """The shipped English templates with two playlists and two safewords."""
+    return load_templates(INTENTS_DIR, playlists=PLAYLISTS, safewords=SAFEWORDS)
+
+
+@pytest.fixture(scope="module")
+def ini(templates: Templates) -> str:
+    """The Rhasspy export of the shipped templates."""
+    return to_rhasspy(templates)
+
+
+def _sections(text: str) -> configparser.ConfigParser:
+    """Read sentences.ini with the same ini settings as rhasspynlu.parse_ini."""
+    parser = configparser.ConfigParser(allow_no_value=True, strict=False, delimiters=["="])
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    return parser
+
+
+def _body_lines(text: str) -> list[str]:
+    """Every rule and sentence line (no comments, blanks or section headers)."""
+    return [
+        line
+        for line in text.splitlines()
+        if line and not line.startswith("#") and not re.fullmatch(r"\[\w+\]", line)
+    ]
+
+
+def test_every_intent_has_a_section_with_its_slots(ini: str) -> None:
+    parser = _sections(ini)
+    assert set(parser.sections()) == set(SLOTS)
+    for intent, slots in SLOTS.items():
+        text = "\n".join(f"{key} {value or ''}" for key, value in parser[intent].items())
+        tags = set(re.findall(r"\)\{([\w!]+)\}", text))
+        assert tags == slots, intent
+        sentences = [key for key, value in parser[intent].items() if value is None]
+        assert sentences, intent
+
+
+def test_rules_are_defined_in_every_section_that_uses_them(ini: str) -> None:
+    parser = _sections(ini)
+    for intent in parser.sections():
+        defined = {key for key, value in parser[intent].items() if value is not None}
+        text = "\n".join(f"{key} {value or ''}" for key, value in parser[intent].items())
+        assert set(re.findall(r"<(\w+)>", text)) <= defined, intent
+
+
+def test_multi_word_values_are_grouped_before_the_colon(ini: str) -> None:
+    assert "(four seven eight):478" in ini
+    assert "(cyclic sighing):sigh" in ini
+    assert "(without talking):quiet" in ini
+    assert "resonance:coherent" in ini
+    assert "(twenty five):25" in ini
+    assert "ninety:90" in ini
+    assert "(half an hour):30" in ini
+    assert "(rain sounds):(Rain Sounds)" in ini
+    # Rhasspy cannot output "!" in a value; the skill gets "Mum's Lullabies".
+    assert "(mum's lullabies):(Mum's Lullabies)" in ini
+    assert "safeword = (red | pineapple)" in ini
+
+
+def test_no_hassil_only_syntax_is_left(ini: str) -> None:
+    for line in _body_lines(ini):
+        assert not line.startswith("["), line
+        assert ";" not in line, line
+        # Every {tag} follows a (group): no bare hassil {list} references.
+        assert line.count("{") == line.count("){"), line
+        # Words written with digits are left to Rhasspy's number handling.
+        words = re.sub(r":\([^)]*\)|:\w+|\{[^}]*\}", " ", line)
+        assert not re.search(r"\d", words), line
+        assert line.count("(") == line.count(")"), line
+        assert line.replace("\\[", "[").count("[") == line.count("]"), line
+
+
+def test_sentences_starting_with_an_optional_are_escaped(tmp_path: Path) -> None:
+    _write(tmp_path, "[please] stop", "(halt;now)")
+    text = to_rhasspy(load_templates(tmp_path))
+    assert "\\[please] stop" in text.splitlines()
+    assert "(halt now | now halt)" in text.splitlines()
+    parser = _sections(text)
+    assert "\\[please] stop" in parser["AftercareStop"]
+
+
+def test_templates_that_cannot_match_are_left_out(tmp_path: Path) -> None:
+    _write(tmp_path, "stop", "play {playlist}", "<safeword> please", "{size} breathing")
+    text = to_rhasspy(load_templates(tmp_path, playlists=(), safewords=()))
+    lines = _body_lines(text)
+    assert "stop" in lines
+    assert "(<list_size>){size} breathing" in lines
+    assert "list_size = ((four seven eight):478 | big)" in lines
+    assert not any("playlist" in line or "safeword" in line for line in lines)
+
+    with_config = to_rhasspy(load_templates(tmp_path, playlists=("A b",), safewords=("red",)))
+    assert "play (<list_playlist>){playlist}" in with_config
+    assert "<safeword> please" in with_config
+
+
+def test_export_is_deterministic(templates: Templates, ini: str) -> None:
+    assert to_rhasspy(templates) == ini
+    recognizer = Recognizer(templates)
+    assert to_rhasspy(recognizer) == ini
+    assert to_hassil(recognizer) == to_hassil(templates)
+
+
+def test_hassil_export_loads_back_and_recognizes(templates: Templates) -> None:
+    text = to_hassil(templates)
+    document = yaml.safe_load(text)
+    assert document["lists"]["playlist"]["values"] == [
+        {"in": "rain sounds", "out": "Rain Sounds"},
+        {"in": "mum's lullabies", "out": "Mum's Lullabies!"},
+    ]
+    intents = Intents.from_yaml(io.StringIO(text))
+    samples = {
+        "Play the Rain Sounds playlist.": ("AftercareCooldown", {"playlist": "Rain Sounds"}),
+        "Red!": ("AftercareStop", {}),
+        "pineapple": ("AftercareStop", {}),
+        "Let's do box breathing for 5 minutes, please": (
+            "AftercareBreathe",
+            {"pattern": "box", "minutes": 5},
+        ),
+        "two more minutes": ("AftercareMore", {"minutes": 2}),
+        "a long aftercare": ("AftercareStart", {"routine": "long"}),
+        "slow it down": ("AftercareSlower", {}),
+    }
+    for utterance, (intent, slots) in samples.items():
+        result = recognize(utterance, intents)
+        assert result is not None, utterance
+        assert result.intent.name == intent
+        assert {name: entity.value for name, entity in result.entities.items()} == slots
+    assert recognize("stop the alarm", intents) is None
+
+
+def _write(folder: Path, *sentences: str) -> None:
+    """A one-file template folder for AftercareStop with a small list."""
+    path = folder / "en" / "stop.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "language": "en",
+        "intents": {"AftercareStop": {"data": [{"sentences": list(sentences)}]}},
+        "lists": {
+            "size": {
+                "values": [
+                    {"in": "4 7 8", "out": "478"},
+                    {"in": "four seven eight", "out": "478"},
+                    "big",
+                ]
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
