@@ -26,7 +26,7 @@ from skill.config import Config
 from skill.errors import ConfigError, DataFileError
 from skill.handlers import Say, StartBreathing
 from skill.hermes import Outgoing
-from skill.output import Output
+from skill.output import SENTENCE_GAP, Output
 from skill.responses import ResponseBook, response_path
 from skill.routines import BreatheStep, Routine, SayStep, SilenceStep, load_routines
 from skill.voice import Clip, ClipCache, split_sentences
@@ -75,14 +75,16 @@ class Assets:
     def prerender(self, clips: ClipCache) -> None:
         """Render cues and session notes now; refuse to start when a cue outlasts its phase."""
         lengths = {
-            phase: clips.render_now(text).seconds for phase, text in self.cue_texts().items()
+            phase: clips.render_now(text, trim=True).seconds
+            for phase, text in self.cue_texts().items()
         }
         for name, seconds in lengths.items():
             self.speech[keys.cue(name)] = seconds
         for key in self.note_keys():
             variants = self.responses.variants(key)
             self.speech[key] = max(
-                sum(clips.render_now(s).seconds for s in split_sentences(v)) for v in variants
+                sum(clips.render_now(s).seconds + SENTENCE_GAP for s in split_sentences(v))
+                for v in variants
             )
         for pattern in self.patterns.values():
             if not pattern.paced:
@@ -268,7 +270,8 @@ class Activities:
             self._spawn(notes, self._output.cue(site_id, self._cues[cue.phase]))
         else:
             text = self._assets.responses.pick(cue.voice_key)
-            self._spawn(notes, self._output.say(site_id, text))
+            at = self._clock.now()
+            self._spawn(notes, self._output.say_at(site_id, text, self._clock, at))
 
     @staticmethod
     def _spawn(notes: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:

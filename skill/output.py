@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from skill.clock import Clock
 from skill.hermes import Outgoing, play_bytes, tts_say
 from skill.voice import Clip, ClipCache, split_sentences
 
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 FINISH_MARGIN = 1.5
 """Seconds to wait past a clip's length for playFinished before moving on anyway."""
+SENTENCE_GAP = 0.25
+"""Seconds of quiet between two sentences of one timed note."""
 SAY_SECONDS_PER_WORD = 0.45
 """Estimate of a Hermes TTS service's pace, for the sayFinished time-out."""
 
@@ -88,13 +91,30 @@ class Output:
             for task in renders:
                 task.cancel()
 
+    async def say_at(self, site_id: str, text: str, clock: Clock, deadline: float) -> None:
+        """Speak a prompt inside a timed session: sentence i starts at its own deadline.
+
+        Sentences go out back to back by their measured lengths, never waiting on
+        playFinished, so a slow audio server cannot push a note into the next cue.
+        """
+        if self._engine == "hermes" or self._clips is None:
+            await clock.sleep_until(deadline)
+            await self.say(site_id, text)
+            return
+        at = deadline
+        for sentence in split_sentences(text, self.max_chars):
+            clip = await self._clips.clip(sentence)
+            await clock.sleep_until(at)
+            await self.play(site_id, clip, kind="speech", text=sentence, wait=False)
+            at += (clip.seconds + SENTENCE_GAP) * clock.scale
+
     async def cue(self, site_id: str, text: str) -> None:
         """Send one short pre-rendered breathing cue without waiting for it to finish."""
         if self._engine == "hermes" or self._clips is None:
             self._publish_say(site_id, text, str(uuid.uuid4()))
             self._tell(Spoken(site_id, "cue", text, 0.0))
             return
-        clip = await self._clips.clip(text)
+        clip = await self._clips.clip(text, trim=True)
         await self.play(site_id, clip, kind="cue", text=text, wait=False)
 
     async def play(

@@ -79,17 +79,16 @@ class _RhasspyWriter:
         self._names: dict[tuple[str, str], str] = {}
         self._bodies: dict[str, str | None] = {}
         self._deps: dict[str, set[str]] = {}
-        self._order: list[str] = []
 
     def write(self) -> str:
         """The whole sentences.ini text."""
-        playlists = ", ".join(self._templates.playlists) or "(none)"
+        playlists = ", ".join(" ".join(name.split()) for name in self._templates.playlists)
         safewords = ", ".join(self._templates.safewords) or "(none)"
         lines = [
             "# Rhasspy 2.5 sentences for Aftercare, generated from "
             f"intents/{self._templates.language}/*.yaml.",
             "# Do not edit: change the templates or the config and export again.",
-            f"# Playlists: {playlists}",
+            f"# Playlists: {playlists or '(none)'}",
             f"# Safewords: {safewords}",
         ]
         for intent_name, intent in self._intents.intents.items():

@@ -216,7 +216,7 @@ class Skill:
         state.task = asyncio.get_running_loop().create_task(run(), name=f"{kind}:{site_id}")
         log.info("Started %s on site %s", kind, site_id)
 
-    def halt(self, site_id: str) -> None:
+    def halt(self, site_id: str, *, music: bool = True) -> None:
         """Stop everything on a site at once: activity, replies, and music this skill started."""
         state = self.site(site_id)
         task, state.task, state.breathing, state.kind = state.task, None, None, ""
@@ -224,7 +224,8 @@ class Skill:
             task.cancel()
         for extra in list(state.extras):
             extra.cancel()
-        self._stop_music(site_id, state)
+        if music:
+            self._stop_music(site_id, state)
         log.info("Stopped everything on site %s", site_id)
 
     def _stop_music(self, site_id: str, state: Site) -> None:
@@ -277,7 +278,7 @@ class Skill:
         pending: list[asyncio.Task[None]] = []
         for site_id, state in self._sites.items():
             pending.extend(t for t in (state.task, *state.extras) if t is not None)
-            self.halt(site_id)
+            self.halt(site_id, music=False)  # a restart of the service leaves the music be
         await asyncio.gather(*pending, return_exceptions=True)
 
     def states(self) -> Mapping[str, str]:

@@ -64,8 +64,7 @@ class ClipEvent:
     """One clip the speaker started to play."""
 
     index: int
-    """1 for the first clip this speaker played, then 2, 3, ... (the file name's number
-    differs when the folder already held clips of an earlier run)."""
+    """1, 2, 3, ... in play order for this speaker (files continue after older clips)."""
     request_id: str
     """The requestId from the playBytes topic (echoed as `id` in playFinished)."""
     seconds: float

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from skill.audio import wav_bytes, wav_duration
+from skill.audio import trim_silence, wav_bytes, wav_duration
 from skill.config import VoiceSettings
 from skill.errors import VoiceError
 
@@ -131,16 +131,20 @@ class ClipCache:
         """Sample rate of every clip."""
         return self._synth.sample_rate
 
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self._synth.identity}\n{text}".encode()).hexdigest()
+    def _key(self, text: str, trim: bool) -> str:
+        mode = "trim" if trim else "full"
+        return hashlib.sha256(f"{self._synth.identity}\n{mode}\n{text}".encode()).hexdigest()
 
-    def cached(self, text: str) -> Clip | None:
+    def cached(self, text: str, *, trim: bool = False) -> Clip | None:
         """The clip from memory, if it is there."""
-        return self._memory.get(self._key(text))
+        return self._memory.get(self._key(text, trim))
 
-    async def clip(self, text: str) -> Clip:
-        """The clip for one sentence, synthesizing off the event loop only when needed."""
-        key = self._key(text)
+    async def clip(self, text: str, *, trim: bool = False) -> Clip:
+        """The clip for one sentence, synthesizing off the event loop only when needed.
+
+        `trim` cuts the quiet lead-in and tail (breathing cues start on the boundary).
+        """
+        key = self._key(text, trim)
         hit = self._memory.get(key)
         if hit is not None:
             self._memory.move_to_end(key)
@@ -148,7 +152,7 @@ class ClipCache:
         future = self._inflight.get(key)
         if future is None:
             future = asyncio.get_running_loop().run_in_executor(
-                self._executor, self._load_or_render, key, text
+                self._executor, self._load_or_render, key, text, trim
             )
             self._inflight[key] = future
             future.add_done_callback(lambda done: self._settle(key, done))
@@ -160,10 +164,10 @@ class ClipCache:
         if not done.cancelled() and done.exception() is None:
             self._remember(key, done.result())
 
-    def render_now(self, text: str) -> Clip:
+    def render_now(self, text: str, *, trim: bool = False) -> Clip:
         """Blocking render (startup and warm-up only)."""
-        key = self._key(text)
-        clip = self._memory.get(key) or self._load_or_render(key, text)
+        key = self._key(text, trim)
+        clip = self._memory.get(key) or self._load_or_render(key, text, trim)
         self._remember(key, clip)
         return clip
 
@@ -173,7 +177,7 @@ class ClipCache:
         while len(self._memory) > self._memory_items:
             self._memory.popitem(last=False)
 
-    def _load_or_render(self, key: str, text: str) -> Clip:
+    def _load_or_render(self, key: str, text: str, trim: bool = False) -> Clip:
         path = self._folder / f"{key}.wav" if self._folder else None
         if path is not None and path.is_file():
             try:
@@ -183,6 +187,8 @@ class ClipCache:
                 log.warning("Ignoring an unreadable cached clip; rendering it again")
         try:
             data = self._synth.synthesize(text)
+            if trim:
+                data = trim_silence(data)
         except Exception as err:
             raise VoiceError(f"synthesis failed ({type(err).__name__})") from err
         self.renders += 1
