@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from skill import keys
 from skill.activities import Activities, Assets, load_assets
 from skill.broker import EmbeddedBroker
 from skill.clock import Clock
@@ -20,7 +20,7 @@ from skill.hermes import Outgoing
 from skill.mqtt import MqttLink
 from skill.output import Listener, Output
 from skill.service import Skill
-from skill.voice import ClipCache, PiperSynthesizer, Synthesizer
+from skill.voice import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,18 @@ def project_dir() -> Path:
     package = Path(__file__).resolve().parent
     installed = package / "data"
     return installed if (installed / "responses").is_dir() else package.parent
+
+
+async def _render_all(clips: ClipCache, texts: Sequence[str], max_chars: int) -> None:
+    """Render every fixed prompt in the background, one sentence at a time.
+
+    One sentence per executor job, so a live request waits for at most one of these.
+    """
+    rendered = clips.renders
+    for text in texts:
+        for sentence in split_sentences(text, max_chars):
+            await clips.clip(sentence)
+    log.info("Pre-rendered every fixed prompt (%d new clips)", clips.renders - rendered)
 
 
 def load_synthesizer(config: Config) -> Synthesizer | None:
@@ -62,6 +74,7 @@ class Runtime:
         self._broker: EmbeddedBroker | None = None
         self._link: MqttLink | None = None
         self._clips: ClipCache | None = None
+        self._warm: asyncio.Task[None] | None = None
         self.skill: Skill | None = None
         """The running skill, once started."""
         self.host = config.mqtt.host
@@ -151,15 +164,22 @@ class Runtime:
                 if config.mqtt.embedded or self._link.refused:
                     raise
                 log.warning("%s; still trying", err)
-        missing = assets.responses.missing(keys.ALL_KEYS)
-        if missing:
-            log.warning("responses are missing keys: %s", ", ".join(missing))
+        if self._clips is not None:
+            self._warm = asyncio.get_running_loop().create_task(
+                _render_all(
+                    self._clips, assets.responses.all_texts(), config.voice.max_sentence_chars
+                )
+            )
 
     def _publish(self, message: Outgoing) -> None:
         if self._link is not None:
             self._link.publish(message.topic, message.payload, retain=message.retain)
 
     async def _close(self) -> None:
+        if self._warm is not None:
+            self._warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm
         if self.skill is not None:
             await self.skill.close()
         if self._link is not None:

@@ -14,6 +14,7 @@ import yaml
 
 from skill.devices import DeviceTemplateError, check_template
 from skill.errors import ConfigError
+from skill.text import normalize
 
 SITE_ID_MAX = 64
 _SITE_ID_RE = re.compile(r"^[^/+#\s\x00-\x1f\x7f]{1,64}$")
@@ -355,10 +356,16 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         breathing=_breathing(reader, raw),
         devices=devices,
         cooldown=cooldown,
-        safewords=tuple(w.strip().lower() for w in reader.strings(raw, "safewords", ("red",))),
+        safewords=_safewords(reader, raw),
         data_dir=(base / Path(data_dir).expanduser()).resolve() if data_dir else default_data_dir(),
         log_level=reader.choice(raw, "log_level", "INFO", LOG_LEVELS),
     )
+
+
+def _safewords(reader: _Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    words = reader.strings(raw, "safewords", ("red",))
+    _speakable(reader, "safewords", words)
+    return tuple(normalize(word) for word in words)
 
 
 def _mqtt(reader: _Reader, raw: Mapping[str, Any], base: Path) -> MqttSettings:
@@ -486,6 +493,19 @@ def _check_template(reader: _Reader, key: str, template: str) -> None:
         reader.fail(key, str(err))
 
 
+def _speakable(reader: _Reader, key: str, names: Sequence[str]) -> None:
+    """Names people say must have words in them and must not sound like another name."""
+    seen: dict[str, str] = {}
+    for index, name in enumerate(names):
+        spoken = normalize(name)
+        where = f"{key}[{index}]" if len(names) > 1 or key.endswith("s") else key
+        if not spoken:
+            reader.fail(where, f"{_show(name)} has no words a person could say")
+        if spoken in seen:
+            reader.fail(where, f"{_show(name)} sounds the same as {_show(seen[spoken])}")
+        seen[spoken] = name
+
+
 def _cooldown(
     reader: _Reader, raw: Mapping[str, Any], devices: Sequence[DeviceSettings]
 ) -> CooldownSettings:
@@ -494,9 +514,13 @@ def _cooldown(
     if device is not None and not any(d.name == device for d in devices):
         names = ", ".join(d.name for d in devices) or "(no devices configured)"
         reader.fail("cooldown.device", f'no device named "{device}"; devices: {names}')
+    playlist = reader.string(c, "cooldown.playlist", "Cool down")
+    playlists = reader.strings(c, "cooldown.playlists", ())
+    _speakable(reader, "cooldown.playlist", (playlist,))
+    _speakable(reader, "cooldown.playlists", playlists)
     return CooldownSettings(
-        playlist=reader.string(c, "cooldown.playlist", "Cool down"),
-        playlists=reader.strings(c, "cooldown.playlists", ()),
+        playlist=playlist,
+        playlists=playlists,
         volume=reader.integer(c, "cooldown.volume", 25, 0, 100),
         device=device,
     )

@@ -32,6 +32,10 @@ class Transcript:
         self._start = time.monotonic()
         self._scale = scale
 
+    def restart(self) -> None:
+        """Count time from now (called once the skill is ready)."""
+        self._start = time.monotonic()
+
     def line(self, who: str, text: str) -> None:
         """Print one transcript line."""
         seconds = (time.monotonic() - self._start) / self._scale
@@ -106,6 +110,7 @@ async def _demo(
         publisher = paho.Client(CallbackAPIVersion.VERSION2)
         publisher.connect(runtime.host, runtime.port)
         publisher.loop_start()
+        transcript.restart()
         print(
             f"Ready in {runtime.startup_seconds:.1f} s: {runtime.broker_kind} broker on "
             f"{runtime.host}:{runtime.port}; the bedside speaker is site '{SITE}' "

@@ -11,6 +11,7 @@ from rhasspyhermes.nlu import NluIntent
 from skill import keys
 from skill.config import Config
 from skill.hermes import slot
+from skill.text import normalize
 
 START = "AftercareStart"
 BREATHE = "AftercareBreathe"
@@ -120,8 +121,9 @@ def decide(intent: NluIntent, config: Config, patterns: Collection[str]) -> list
         return [_breathe(intent, config, patterns)]
     if name == COOLDOWN:
         playlist = slot(intent, "playlist")
-        known = (config.cooldown.playlist, *config.cooldown.playlists)
-        chosen = playlist if isinstance(playlist, str) and playlist in known else None
+        known = {normalize(p): p for p in (config.cooldown.playlist, *config.cooldown.playlists)}
+        # Rhasspy drops some punctuation from values: compare as recognizers write text.
+        chosen = known.get(normalize(playlist)) if isinstance(playlist, str) else None
         return [StartCooldown(chosen or config.cooldown.playlist)]
     if name == MORE:
         return [_more(intent)]

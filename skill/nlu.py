@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from rhasspyhermes.intent import Intent, Slot, SlotRange
 from rhasspyhermes.nlu import NluIntent
 
 from skill.errors import DataFileError
+from skill.text import normalize
 
 STOP_INTENT = "AftercareStop"
 """The intent that wins whenever an utterance could also mean something else."""
@@ -39,14 +39,6 @@ _NO_SAFEWORDS_LIST = "no_safewords"
 _TOP_KEYS = ("expansion_rules", "intents", "language", "lists", "skip_words")
 _LIST_KEYS = ("range", "values")
 _RANGE_KEYS = ("from", "step", "to")
-_NOT_WORD = re.compile(r"[^\w'\s]|_")
-
-
-def normalize(text: str) -> str:
-    """Lowercase, drop punctuation except apostrophes and collapse spaces, as ASR output looks."""
-    text = unicodedata.normalize("NFC", text).replace("\u2019", "'").replace("\u2018", "'")
-    words = (word.strip("'") for word in _NOT_WORD.sub(" ", text.lower()).split())
-    return " ".join(word for word in words if word)
 
 
 @dataclass(frozen=True)

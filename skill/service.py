@@ -208,6 +208,7 @@ class Skill:
                 log.exception("The %s activity failed on site %s", kind, site_id)
                 await self.say(site_id, Say(keys.ERROR_GENERIC))
             finally:
+                work.close()  # never started when stopped at once: no "never awaited"
                 if state.task is asyncio.current_task():
                     state.breathing = None
 

@@ -154,3 +154,23 @@ def test_player_per_site() -> None:
     assert bedroom is not None
     assert bedroom.name == "bed"
     assert config.player_for("kitchen") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        ("safewords: ['!!']\n", "safewords[0]", "no words"),
+        ("safewords: [Red, 'red!']\n", "safewords[1]", "sounds the same"),
+        ("cooldown:\n  playlists: ['Rain', 'rain.']\n", "cooldown.playlists[1]", "sounds the same"),
+        ("cooldown:\n  playlist: '***'\n", "cooldown.playlist", "no words"),
+    ],
+)
+def test_names_people_say_must_be_speakable(tmp_path: Path, text: str, key: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    assert caught.value.key == key
+    assert hint in str(caught.value)
+
+
+def test_safewords_are_normalized() -> None:
+    assert parse_config({"safewords": ["Pineapple!", "RED"]}).safewords == ("pineapple", "red")
