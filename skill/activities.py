@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from skill import keys
 from skill.audio import wav_duration
@@ -16,6 +16,7 @@ from skill.breathing import (
     BreathingPlan,
     Cue,
     Pattern,
+    Style,
     estimate_speech_seconds,
     load_patterns,
     load_user_patterns,
@@ -37,6 +38,12 @@ CUE_FIT = 0.8
 """A spoken cue may last at most this share of its phase."""
 LEAD_IN = 1.5
 """Seconds between the last introductory line and the first breath."""
+RESUME_LEAD_IN = 3.0
+"""Seconds from "resume" to the next breath: room for the short reply first."""
+REPLY_GAP = 0.2
+"""Seconds between the end of a cue and a reply spoken in the same phase."""
+REPLY_PATIENCE = 3
+"""After this many phases too short for a reply, it is said anyway."""
 STALE_AFTER = 0.5
 """A phase cue this late (plan seconds) is dropped instead of played out of step."""
 PACE_FACTORS = tuple(PACE_STEPS.values())
@@ -139,6 +146,15 @@ class BreathingControl:
         """Real monotonic time of offset 0 (set again when the session really starts)."""
         self.wake = asyncio.Event()
         """Set whenever the plan changes, so the runner re-reads it."""
+        self.replies: list[str] = []
+        """Short replies waiting for a gap between cues."""
+        self.patience = 0
+        """Phases the first waiting reply has already waited."""
+
+    def tell(self, text: str) -> None:
+        """Queue a reply; the runner says it after the next cue whose phase has room."""
+        self.replies.append(text)
+        self.wake.set()
 
     def now(self) -> float:
         """Plan offset of this moment."""
@@ -163,7 +179,7 @@ class BreathingControl:
         elif action == "resume":
             if not plan.paused:
                 return Say(keys.BREATHING_NOT_PAUSED)
-            self.plan = plan.resume(now, LEAD_IN)
+            self.plan = plan.resume(now, RESUME_LEAD_IN)
             reply = Say(keys.BREATHING_RESUMED)
         elif action == "more":
             self.plan = plan.more(now, minutes)
@@ -218,7 +234,7 @@ class Activities:
             pattern,
             minutes=request.minutes,
             rounds=request.rounds,
-            style=self._config.breathing.style,
+            style=cast(Style, request.style or self._config.breathing.style),
             lead_in=LEAD_IN,
             speech_seconds=self._assets.speech_seconds,
         )
@@ -252,10 +268,32 @@ class Activities:
                 if control.now() - cue.offset > STALE_AFTER and cue.kind == "phase":
                     continue  # e.g. the broker was away: drop it, never bunch cues up
                 self._emit(site_id, cue, notes)
+                if control.replies and cue.kind == "phase":
+                    await self._reply(site_id, control, cue, deadline, notes)
             await asyncio.gather(*notes)
         finally:
             for task in notes:
                 task.cancel()
+
+    async def _reply(
+        self,
+        site_id: str,
+        control: BreathingControl,
+        cue: Cue,
+        deadline: float,
+        notes: set[asyncio.Task[None]],
+    ) -> None:
+        """Say the first waiting reply after this cue, if it fits before the next phase."""
+        text = control.replies[0]
+        cue_seconds = self._assets.speech_seconds(cue.voice_key) if cue.voice_key else 0.0
+        needed = cue_seconds + REPLY_GAP + await self._output.seconds(text)
+        control.patience += 1
+        if needed > cue.seconds and control.patience < REPLY_PATIENCE:
+            return
+        control.replies.pop(0)
+        control.patience = 0
+        at = deadline + (cue_seconds + REPLY_GAP) * self._clock.scale
+        self._spawn(notes, self._output.say_at(site_id, text, self._clock, at))
 
     def _emit(self, site_id: str, cue: Cue, notes: set[asyncio.Task[None]]) -> None:
         """Publish one cue now: its chime first, then its words."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from rhasspyhermes.nlu import NluIntent
 
 from skill import keys
-from skill.config import Config
+from skill.config import CUE_STYLES, Config
 from skill.hermes import slot
 from skill.text import normalize
 
@@ -64,6 +64,8 @@ class StartBreathing:
     """Number of breaths, or None."""
     notices: tuple[Say, ...] = ()
     """Lines to say first (e.g. that a request was brought into range)."""
+    style: str | None = None
+    """Cue style asked for this session (voice, chime, both, fewer-words), or None."""
 
 
 @dataclass(frozen=True)
@@ -149,11 +151,13 @@ def _breathe(intent: NluIntent, config: Config, patterns: Collection[str]) -> St
     length: float | None = float(minutes) if minutes is not None else None
     if length is None and rounds is None:
         length = config.breathing.minutes
+    style = slot(intent, "style")
     return StartBreathing(
         pattern=chosen or config.breathing.pattern,
         minutes=length,
         rounds=rounds,
         notices=tuple(notices),
+        style=style if isinstance(style, str) and style in CUE_STYLES else None,
     )
 
 

@@ -108,6 +108,14 @@ class Output:
             await self.play(site_id, clip, kind="speech", text=sentence, wait=False)
             at += (clip.seconds + SENTENCE_GAP) * clock.scale
 
+    async def seconds(self, text: str) -> float:
+        """How long a prompt takes to say (rendering it now if needed)."""
+        sentences = split_sentences(text, self.max_chars)
+        if self._engine == "hermes" or self._clips is None:
+            return sum(len(s.split()) * SAY_SECONDS_PER_WORD for s in sentences)
+        clips = [await self._clips.clip(s) for s in sentences]
+        return sum(c.seconds for c in clips) + SENTENCE_GAP * (len(clips) - 1)
+
     async def cue(self, site_id: str, text: str) -> None:
         """Send one short pre-rendered breathing cue without waiting for it to finish."""
         if self._engine == "hermes" or self._clips is None:

@@ -257,15 +257,19 @@ class Skill:
         await self.say(site_id, Say(keys.COOLDOWN_START))
 
     async def _control(self, site_id: str, action: Control) -> None:
-        for notice in action.notices:
-            await self.say(site_id, notice)
         control = self.site(site_id).breathing
+        lines = list(action.notices)
         if control is None:
-            await self.say(site_id, Say(keys.BREATHING_NOT_RUNNING))
-            return
-        reply = control.apply(action.action, action.minutes)
-        if reply is not None:
-            await self.say(site_id, reply)
+            lines.append(Say(keys.BREATHING_NOT_RUNNING))
+        else:
+            reply = control.apply(action.action, action.minutes)
+            if reply is not None:
+                lines.append(reply)
+        text = " ".join(self._responses.pick(line.key, **dict(line.values)) for line in lines)
+        if control is not None and not control.plan.paused and action.action != "resume":
+            control.tell(text)  # the runner speaks it in a gap between cues
+        else:
+            await self._output.say(site_id, text)
 
     def _spawn(self, site_id: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -131,3 +131,12 @@ def test_more() -> None:
 
 def test_unknown_intent_does_nothing() -> None:
     assert decide(intent("SomethingElse"), CONFIG, PATTERNS) == []
+
+
+def test_style_for_one_session() -> None:
+    [action] = decide(intent("AftercareBreathe", style="chime"), CONFIG, PATTERNS)
+    assert isinstance(action, StartBreathing)
+    assert action.style == "chime"
+    [action] = decide(intent("AftercareBreathe", style="loud"), CONFIG, PATTERNS)
+    assert isinstance(action, StartBreathing)
+    assert action.style is None

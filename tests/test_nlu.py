@@ -10,7 +10,8 @@ import pytest
 from rhasspyhermes.nlu import NluIntent
 
 from skill.errors import DataFileError
-from skill.nlu import Recognizer, load_templates, normalize, slot_value
+from skill.nlu import Recognizer, load_templates, slot_value
+from skill.text import normalize
 
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
 PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")
@@ -61,6 +62,22 @@ CASES: list[tuple[str, str, Slots]] = [
     ("breathe with us for half an hour", BREATHE, {"minutes": 30}),
     ("box breathing for ninety minutes", BREATHE, {"pattern": "box", "minutes": 90}),
     ("three rounds of box breathing", BREATHE, {"rounds": 3, "pattern": "box"}),
+    ("breathe with us with chimes only", BREATHE, {"style": "chime"}),
+    (
+        "box breathing with fewer words for five minutes",
+        BREATHE,
+        {"pattern": "box", "style": "fewer-words", "minutes": 5},
+    ),
+    (
+        "three rounds of box breathing with chimes",
+        BREATHE,
+        {"rounds": 3, "pattern": "box", "style": "chime"},
+    ),
+    (
+        "breathe together for ten minutes without words",
+        BREATHE,
+        {"pattern": "together", "minutes": 10, "style": "chime"},
+    ),
     ("3 rounds of square breathing", BREATHE, {"rounds": 3, "pattern": "box"}),
     ("box breathing five rounds", BREATHE, {"pattern": "box", "rounds": 5}),
     ("coherent breathing", BREATHE, {"pattern": "coherent"}),

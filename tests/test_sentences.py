@@ -20,7 +20,7 @@ SAFEWORDS = ("red", "Pineapple")
 
 SLOTS = {
     "AftercareStart": {"routine"},
-    "AftercareBreathe": {"minutes!int", "rounds!int", "pattern"},
+    "AftercareBreathe": {"minutes!int", "rounds!int", "pattern", "style"},
     "AftercareCooldown": {"playlist"},
     "AftercareStop": set(),
     "AftercareSlower": set(),
