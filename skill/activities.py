@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -26,9 +26,9 @@ from skill.clock import Clock
 from skill.config import Config
 from skill.errors import ConfigError, DataFileError
 from skill.handlers import Say, StartBreathing
-from skill.hermes import Outgoing
 from skill.output import SENTENCE_GAP, Output
 from skill.responses import ResponseBook, response_path
+from skill.room import Room
 from skill.routines import BreatheStep, Routine, SayStep, SilenceStep, load_routines
 from skill.voice import Clip, ClipCache, split_sentences
 
@@ -190,20 +190,22 @@ class BreathingControl:
         return reply
 
 
-Publish = Callable[[Outgoing], None]
-
-
 class Activities:
     """Builds the long-running coroutines for a site."""
 
     def __init__(
-        self, config: Config, assets: Assets, output: Output, clock: Clock, publish: Publish
+        self,
+        config: Config,
+        assets: Assets,
+        output: Output,
+        clock: Clock,
+        room: Room,
     ) -> None:
         self._config = config
+        self._room = room
         self._assets = assets
         self._output = output
         self._clock = clock
-        self._publish = publish
         self._cues = assets.cue_texts()
 
     @property
@@ -274,6 +276,7 @@ class Activities:
         finally:
             for task in notes:
                 task.cancel()
+            self._room.breathing_ended(site_id)
 
     async def _reply(
         self,
@@ -297,6 +300,8 @@ class Activities:
 
     def _emit(self, site_id: str, cue: Cue, notes: set[asyncio.Task[None]]) -> None:
         """Publish one cue now: its chime first, then its words."""
+        if cue.kind == "phase" and cue.phase is not None:
+            self._room.breathe(site_id, cue.phase, cue.seconds)
         if cue.chime is not None:
             clip = self._assets.chimes[cue.chime]
             self._spawn(

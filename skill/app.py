@@ -19,6 +19,7 @@ from skill.errors import BrokerError
 from skill.hermes import Outgoing
 from skill.mqtt import MqttLink
 from skill.output import Listener, Output
+from skill.room import Room
 from skill.service import Skill
 from skill.voice import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
 
@@ -77,6 +78,8 @@ class Runtime:
         self._warm: asyncio.Task[None] | None = None
         self.skill: Skill | None = None
         """The running skill, once started."""
+        self.room: Room | None = None
+        """Music and lights, once started."""
         self.host = config.mqtt.host
         """Broker host actually used."""
         self.port = config.mqtt.port
@@ -130,6 +133,8 @@ class Runtime:
             clips = self._clips
             await loop.run_in_executor(None, clips.render_now, WARM_UP_TEXT)
             await loop.run_in_executor(None, assets.prerender, clips)
+        self.room = Room(config, self._publish, self.clock)
+        room = self.room
         output = Output(
             self._publish,
             self._clips,
@@ -137,14 +142,16 @@ class Runtime:
             volume=config.voice.volume,
             time_scale=self.clock.scale,
             listener=self._listener,
+            voice_hook=lambda site, speaking: room.duck(site) if speaking else room.unduck(site),
         )
         output.max_chars = config.voice.max_sentence_chars
-        activities = Activities(config, assets, output, self.clock, self._publish)
+        activities = Activities(config, assets, output, self.clock, room)
         self.skill = Skill(
             config,
             responses=assets.responses,
             output=output,
             activities=activities,
+            room=room,
             publish=self._publish,
         )
         self._link = MqttLink(
@@ -182,6 +189,8 @@ class Runtime:
                 await self._warm
         if self.skill is not None:
             await self.skill.close()
+        if self.room is not None:
+            await self.room.close()
         if self._link is not None:
             await self._link.stop()
         if self._clips is not None:

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NoReturn, cast
+from typing import Any, Literal, cast
 
 import yaml
 
-from skill.devices import DeviceTemplateError, check_template
+from skill.device_config import DeviceSettings, check_playlists, parse_devices
 from skill.errors import ConfigError
+from skill.reader import Reader, show
 from skill.text import normalize
 
 SITE_ID_MAX = 64
 _SITE_ID_RE = re.compile(r"^[^/+#\s\x00-\x1f\x7f]{1,64}$")
-_TOPIC_RE = re.compile(r"^[^+#\x00]{1,200}$")
-ACTIONS = ("play", "stop", "volume")
 ENGINES = ("piper", "hermes")
 CUE_STYLES = ("voice", "chime", "both", "fewer-words")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -108,30 +106,6 @@ class BreathingSettings:
 
 
 @dataclass(frozen=True)
-class DeviceAction:
-    """One device command: where it goes and what it says."""
-
-    topic: str
-    """MQTT topic (no wildcards, never built from what people said)."""
-    payload: str
-    """Payload template; {playlist} and {volume} are substituted JSON-safely."""
-
-
-@dataclass(frozen=True)
-class DeviceSettings:
-    """A device the skill may command."""
-
-    name: str
-    """Name used in logs and in `cooldown.device`."""
-    kind: Literal["generic"] = "generic"
-    """Preset; `generic` takes a topic and payload template per action."""
-    actions: Mapping[str, DeviceAction] = field(default_factory=dict)
-    """Per action (`play`, `stop`, `volume`), what to publish."""
-    sites: tuple[str, ...] = ()
-    """Sites this device belongs to; empty = every site."""
-
-
-@dataclass(frozen=True)
 class CooldownSettings:
     """The cool-down music."""
 
@@ -142,7 +116,13 @@ class CooldownSettings:
     volume: int = 25
     """Player volume (0-100) for the cool-down music."""
     device: str | None = None
-    """Name of the player device; default: the first device with a `play` action."""
+    """Name of the player device; default: the first player that serves the site."""
+    fade_in: float = 25.0
+    """Seconds the music takes to rise from quiet to `volume`."""
+    fade_out: float = 6.0
+    """Seconds the music takes to fade away on stop."""
+    duck: int = 40
+    """While the voice speaks, the music dips to this percentage of `volume`."""
 
 
 @dataclass(frozen=True)
@@ -184,115 +164,18 @@ class Config:
         """The music player serving this site, if one is configured."""
         if self.cooldown.device:
             device = self.device(self.cooldown.device)
-            return device if device and (not device.sites or site_id in device.sites) else None
-        return next(
-            (
-                d
-                for d in self.devices
-                if "play" in d.actions and (not d.sites or site_id in d.sites)
-            ),
-            None,
-        )
+            return device if device and device.serves(site_id) else None
+        return next((d for d in self.devices if d.is_player and d.serves(site_id)), None)
+
+    def lights_for(self, site_id: str) -> tuple[DeviceSettings, ...]:
+        """The lights of this site."""
+        return tuple(d for d in self.devices if d.is_light and d.serves(site_id))
 
 
 def default_data_dir() -> Path:
     """$XDG_DATA_HOME/aftercare, or ~/.local/share/aftercare."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "aftercare"
-
-
-class _Reader:
-    """Walks the raw YAML and raises ConfigError naming the file and dotted key."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, key: str, problem: str) -> NoReturn:
-        raise ConfigError(self.path, key, problem)
-
-    def section(self, raw: Mapping[str, Any], key: str, allowed: Sequence[str]) -> dict[str, Any]:
-        value = raw.get(key.rsplit(".", 1)[-1])
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.fail(key, f"expected a mapping with keys {', '.join(allowed)}, got {_show(value)}")
-        self.known(value, key, allowed)
-        return dict(value)
-
-    def known(self, raw: Mapping[str, Any], prefix: str, allowed: Sequence[str]) -> None:
-        for name in raw:
-            if name not in allowed:
-                where = f"{prefix}.{name}" if prefix else str(name)
-                self.fail(where, f"unknown key; allowed keys: {', '.join(allowed)}")
-
-    def string(self, raw: Mapping[str, Any], key: str, default: str) -> str:
-        value = raw.get(key.rsplit(".", 1)[-1], default)
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"expected a non-empty text, got {_show(value)}")
-        return value
-
-    def optional_string(self, raw: Mapping[str, Any], key: str) -> str | None:
-        value = raw.get(key.rsplit(".", 1)[-1])
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, f"expected a non-empty text or null, got {_show(value)}")
-        return value
-
-    def choice(self, raw: Mapping[str, Any], key: str, default: str, allowed: Sequence[str]) -> str:
-        value = raw.get(key.rsplit(".", 1)[-1], default)
-        if value not in allowed:
-            self.fail(key, f"expected one of: {', '.join(allowed)}; got {_show(value)}")
-        return cast(str, value)
-
-    def number(
-        self, raw: Mapping[str, Any], key: str, default: float, low: float, high: float
-    ) -> float:
-        value = raw.get(key.rsplit(".", 1)[-1], default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-            self.fail(
-                key, f"expected a number from {_num(low)} to {_num(high)}, got {_show(value)}"
-            )
-        if not low <= value <= high:
-            self.fail(key, f"expected a number from {_num(low)} to {_num(high)}, got {_num(value)}")
-        return float(value)
-
-    def integer(self, raw: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-        value = raw.get(key.rsplit(".", 1)[-1], default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"expected a whole number from {low} to {high}, got {_show(value)}")
-        if not low <= value <= high:
-            self.fail(key, f"expected a whole number from {low} to {high}, got {value}")
-        return value
-
-    def strings(self, raw: Mapping[str, Any], key: str, default: Sequence[str]) -> tuple[str, ...]:
-        value = raw.get(key.rsplit(".", 1)[-1], list(default))
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.fail(key, f"expected a list of texts, got {_show(value)}")
-        for index, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
-                self.fail(f"{key}[{index}]", f"expected a non-empty text, got {_show(item)}")
-        return tuple(value)
-
-    def file(self, raw: Mapping[str, Any], key: str, base: Path, must_exist: bool) -> Path | None:
-        value = self.optional_string(raw, key)
-        if value is None:
-            return None
-        resolved = (base / Path(value).expanduser()).resolve()
-        if must_exist and not resolved.is_file():
-            self.fail(key, f"file not found: {resolved}")
-        return resolved
-
-
-def _show(value: object) -> str:
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def load_config(path: Path | str) -> Config:
@@ -316,10 +199,10 @@ def load_config(path: Path | str) -> Config:
 
 def parse_config(raw: object, *, path: str = "<config>", base: Path | None = None) -> Config:
     """Validate an already-parsed config mapping (see load_config)."""
-    reader = _Reader(path)
+    reader = Reader(path)
     base = base or Path.cwd()
     if not isinstance(raw, Mapping):
-        reader.fail("", f"expected a mapping at the top level, got {_show(raw)}")
+        reader.fail("", f"expected a mapping at the top level, got {show(raw)}")
     top_keys = (
         "language",
         "mqtt",
@@ -339,18 +222,20 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
             reader.fail(
                 f"sites[{index}]",
                 f"site ids are 1-{SITE_ID_MAX} characters without / + # or spaces; "
-                f"got {_show(site)}",
+                f"got {show(site)}",
             )
     data_dir = reader.optional_string(raw, "data_dir")
-    devices = _devices(reader, raw)
+    mqtt = _mqtt(reader, raw, base)
+    devices = parse_devices(reader, raw, mqtt.topic_prefix)
     cooldown = _cooldown(reader, raw, devices)
+    check_playlists(reader, devices, (cooldown.playlist, *cooldown.playlists))
     language = reader.string(raw, "language", "en")
     if not re.fullmatch(r"[a-z]{2}(_[A-Z]{2})?", language):
-        reader.fail("language", f'expected a language code such as "en", got {_show(language)}')
+        reader.fail("language", f'expected a language code such as "en", got {show(language)}')
     return Config(
         path=path,
         language=language,
-        mqtt=_mqtt(reader, raw, base),
+        mqtt=mqtt,
         sites=sites,
         voice=_voice(reader, raw, base),
         breathing=_breathing(reader, raw),
@@ -362,13 +247,13 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
     )
 
 
-def _safewords(reader: _Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
+def _safewords(reader: Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
     words = reader.strings(raw, "safewords", ("red",))
     _speakable(reader, "safewords", words)
     return tuple(normalize(word) for word in words)
 
 
-def _mqtt(reader: _Reader, raw: Mapping[str, Any], base: Path) -> MqttSettings:
+def _mqtt(reader: Reader, raw: Mapping[str, Any], base: Path) -> MqttSettings:
     keys = ("host", "port", "username", "password_env", "password_file", "tls", "topic_prefix")
     m = reader.section(raw, "mqtt", keys)
     host = reader.string(m, "mqtt.host", "embedded")
@@ -402,7 +287,7 @@ def _mqtt(reader: _Reader, raw: Mapping[str, Any], base: Path) -> MqttSettings:
     )
 
 
-def _voice(reader: _Reader, raw: Mapping[str, Any], base: Path) -> VoiceSettings:
+def _voice(reader: Reader, raw: Mapping[str, Any], base: Path) -> VoiceSettings:
     v = reader.section(raw, "voice", ("engine", "model", "speed", "volume"))
     model = reader.string(v, "voice.model", "bundled")
     if model != "bundled":
@@ -410,7 +295,7 @@ def _voice(reader: _Reader, raw: Mapping[str, Any], base: Path) -> VoiceSettings
         if resolved.suffix != ".onnx":
             reader.fail(
                 "voice.model",
-                f'expected "bundled" or a path to a Piper .onnx voice, got {_show(model)}',
+                f'expected "bundled" or a path to a Piper .onnx voice, got {show(model)}',
             )
         model = str(resolved)
     return VoiceSettings(
@@ -421,12 +306,12 @@ def _voice(reader: _Reader, raw: Mapping[str, Any], base: Path) -> VoiceSettings
     )
 
 
-def _breathing(reader: _Reader, raw: Mapping[str, Any]) -> BreathingSettings:
+def _breathing(reader: Reader, raw: Mapping[str, Any]) -> BreathingSettings:
     b = reader.section(raw, "breathing", ("pattern", "minutes", "style", "patterns"))
     patterns = b.get("patterns") or {}
     if not isinstance(patterns, Mapping):
         reader.fail(
-            "breathing.patterns", f"expected a mapping of pattern names, got {_show(patterns)}"
+            "breathing.patterns", f"expected a mapping of pattern names, got {show(patterns)}"
         )
     return BreathingSettings(
         pattern=reader.string(b, "breathing.pattern", "settle"),
@@ -439,81 +324,29 @@ def _breathing(reader: _Reader, raw: Mapping[str, Any]) -> BreathingSettings:
     )
 
 
-def _devices(reader: _Reader, raw: Mapping[str, Any]) -> tuple[DeviceSettings, ...]:
-    items = raw.get("devices") or []
-    if not isinstance(items, list):
-        reader.fail("devices", f"expected a list of devices, got {_show(items)}")
-    devices: list[DeviceSettings] = []
-    for index, item in enumerate(items):
-        key = f"devices[{index}]"
-        if not isinstance(item, Mapping):
-            reader.fail(key, f"expected a mapping with name, kind and actions, got {_show(item)}")
-        reader.known(item, key, ("name", "kind", "sites", *ACTIONS))
-        name = reader.string(item, f"{key}.name", "")
-        if any(d.name == name for d in devices):
-            reader.fail(f"{key}.name", f'device names must be unique; "{name}" is used twice')
-        reader.choice(item, f"{key}.kind", "generic", ("generic",))
-        actions: dict[str, DeviceAction] = {}
-        for action in ACTIONS:
-            spec = reader.section(item, f"{key}.{action}", ("topic", "payload"))
-            if not spec:
-                continue
-            topic = reader.string(spec, f"{key}.{action}.topic", "")
-            if not _TOPIC_RE.fullmatch(topic) or "{" in topic:
-                reader.fail(
-                    f"{key}.{action}.topic",
-                    "expected a plain topic without wildcards (+ #) or {placeholders}",
-                )
-            payload = spec.get("payload", "")
-            if not isinstance(payload, str):
-                reader.fail(
-                    f"{key}.{action}.payload", f"expected a text template, got {_show(payload)}"
-                )
-            _check_template(reader, f"{key}.{action}.payload", payload)
-            actions[action] = DeviceAction(topic=topic, payload=payload)
-        if not actions:
-            reader.fail(key, f"a device needs at least one action: {', '.join(ACTIONS)}")
-        devices.append(
-            DeviceSettings(
-                name=name, actions=actions, sites=reader.strings(item, f"{key}.sites", ())
-            )
-        )
-    return tuple(devices)
-
-
-def _check_template(reader: _Reader, key: str, template: str) -> None:
-    for placeholder in re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template):
-        if placeholder not in ("playlist", "volume"):
-            reader.fail(
-                key, f"unknown placeholder {{{placeholder}}}; allowed: {{playlist}}, {{volume}}"
-            )
-    try:
-        check_template(template)
-    except DeviceTemplateError as err:
-        reader.fail(key, str(err))
-
-
-def _speakable(reader: _Reader, key: str, names: Sequence[str]) -> None:
+def _speakable(reader: Reader, key: str, names: Sequence[str]) -> None:
     """Names people say must have words in them and must not sound like another name."""
     seen: dict[str, str] = {}
     for index, name in enumerate(names):
         spoken = normalize(name)
         where = f"{key}[{index}]" if len(names) > 1 or key.endswith("s") else key
         if not spoken:
-            reader.fail(where, f"{_show(name)} has no words a person could say")
+            reader.fail(where, f"{show(name)} has no words a person could say")
         if spoken in seen:
-            reader.fail(where, f"{_show(name)} sounds the same as {_show(seen[spoken])}")
+            reader.fail(where, f"{show(name)} sounds the same as {show(seen[spoken])}")
         seen[spoken] = name
 
 
 def _cooldown(
-    reader: _Reader, raw: Mapping[str, Any], devices: Sequence[DeviceSettings]
+    reader: Reader, raw: Mapping[str, Any], devices: Sequence[DeviceSettings]
 ) -> CooldownSettings:
-    c = reader.section(raw, "cooldown", ("playlist", "playlists", "volume", "device"))
+    keys = ("playlist", "playlists", "volume", "device", "fade_in", "fade_out", "duck")
+    c = reader.section(raw, "cooldown", keys)
     device = reader.optional_string(c, "cooldown.device")
-    if device is not None and not any(d.name == device for d in devices):
-        names = ", ".join(d.name for d in devices) or "(no devices configured)"
-        reader.fail("cooldown.device", f'no device named "{device}"; devices: {names}')
+    players = [d.name for d in devices if d.is_player]
+    if device is not None and device not in players:
+        names = ", ".join(players) or "(no players configured)"
+        reader.fail("cooldown.device", f'no player named "{device}"; players: {names}')
     playlist = reader.string(c, "cooldown.playlist", "Cool down")
     playlists = reader.strings(c, "cooldown.playlists", ())
     _speakable(reader, "cooldown.playlist", (playlist,))
@@ -521,6 +354,9 @@ def _cooldown(
     return CooldownSettings(
         playlist=playlist,
         playlists=playlists,
-        volume=reader.integer(c, "cooldown.volume", 25, 0, 100),
+        volume=reader.integer(c, "cooldown.volume", 25, 1, 100),
         device=device,
+        fade_in=reader.number(c, "cooldown.fade_in", 25, 0, 120),
+        fade_out=reader.number(c, "cooldown.fade_out", 6, 0, 60),
+        duck=reader.integer(c, "cooldown.duck", 40, 0, 100),
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -40,6 +39,8 @@ class Spoken:
 
 Publish = Callable[[Outgoing], None]
 Listener = Callable[[Spoken], None]
+VoiceHook = Callable[[str, bool], None]
+"""Told (site, True) when the voice starts a prompt and (site, False) when it is done."""
 
 
 class Output:
@@ -54,8 +55,10 @@ class Output:
         volume: float = 1.0,
         time_scale: float = 1.0,
         listener: Listener | None = None,
+        voice_hook: VoiceHook | None = None,
     ) -> None:
         self._publish = publish
+        self._voice_hook = voice_hook
         self._clips = clips
         self._engine = engine
         self._volume = volume
@@ -73,7 +76,20 @@ class Output:
 
     async def say(self, site_id: str, text: str) -> None:
         """Speak a prompt sentence by sentence; returns when the last clip has played."""
-        sentences = split_sentences(text, self.max_chars)
+        self._hook(site_id, speaking=True)
+        try:
+            await self._say(site_id, split_sentences(text, self.max_chars))
+        finally:
+            self._hook(site_id, speaking=False)
+
+    def _hook(self, site_id: str, *, speaking: bool) -> None:
+        if self._voice_hook is not None:
+            try:
+                self._voice_hook(site_id, speaking)
+            except Exception:
+                log.exception("The voice hook failed")
+
+    async def _say(self, site_id: str, sentences: list[str]) -> None:
         if self._engine == "hermes" or self._clips is None:
             for sentence in sentences:
                 await self._say_hermes(site_id, sentence)
@@ -102,11 +118,19 @@ class Output:
             await self.say(site_id, text)
             return
         at = deadline
-        for sentence in split_sentences(text, self.max_chars):
-            clip = await self._clips.clip(sentence)
-            await clock.sleep_until(at)
-            await self.play(site_id, clip, kind="speech", text=sentence, wait=False)
-            at += (clip.seconds + SENTENCE_GAP) * clock.scale
+        sentences = split_sentences(text, self.max_chars)
+        clips = [await self._clips.clip(s) for s in sentences]
+        await clock.sleep_until(at)
+        self._hook(site_id, speaking=True)
+        try:
+            for index, (sentence, clip) in enumerate(zip(sentences, clips, strict=True)):
+                await clock.sleep_until(at)
+                await self.play(site_id, clip, kind="speech", text=sentence, wait=False)
+                at += (clip.seconds + SENTENCE_GAP) * clock.scale
+                if index == len(clips) - 1:
+                    await clock.sleep_until(at)
+        finally:
+            self._hook(site_id, speaking=False)
 
     async def seconds(self, text: str) -> float:
         """How long a prompt takes to say (rendering it now if needed)."""
@@ -167,5 +191,7 @@ class Output:
 
     def _tell(self, spoken: Spoken) -> None:
         if self._listener is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._listener(spoken)
+            except Exception:
+                log.exception("The transcript listener failed")

@@ -15,7 +15,6 @@ from rhasspyhermes.nlu import NluIntent
 from skill import handlers, keys
 from skill.activities import Activities, BreathingControl
 from skill.config import Config
-from skill.devices import command
 from skill.handlers import (
     Action,
     Control,
@@ -39,6 +38,7 @@ from skill.hermes import (
 from skill.mqtt import Incoming
 from skill.output import Output
 from skill.responses import ResponseBook
+from skill.room import Room
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,6 @@ class Site:
     """Its kind, for logs and state."""
     breathing: BreathingControl | None = None
     """Controls of the breathing session, while one runs."""
-    music: set[str] = field(default_factory=set)
-    """Devices whose music this skill started and has not stopped."""
     extras: set[asyncio.Task[None]] = field(default_factory=set)
     """Short replies being spoken on this site (stopped by "stop" too)."""
 
@@ -96,12 +94,14 @@ class Skill:
         responses: ResponseBook,
         output: Output,
         activities: Activities,
+        room: Room,
         publish: Callable[[Outgoing], None],
     ) -> None:
         self.config = config
         self._responses = responses
         self._output = output
         self._activities = activities
+        self._room = room
         self._publish = publish
         self._sites: dict[str, Site] = {}
         self.problems = ProblemLog()
@@ -226,16 +226,8 @@ class Skill:
         for extra in list(state.extras):
             extra.cancel()
         if music:
-            self._stop_music(site_id, state)
+            self._room.stop(site_id)
         log.info("Stopped everything on site %s", site_id)
-
-    def _stop_music(self, site_id: str, state: Site) -> None:
-        for name in sorted(state.music):
-            device = self.config.device(name)
-            cmd = command(device, "stop") if device else None
-            if cmd is not None:
-                self._publish(Outgoing(cmd.topic, cmd.payload.encode("utf-8")))
-        state.music.clear()
 
     async def say(self, site_id: str, line: Say) -> None:
         """Speak one line from responses/ on a site."""
@@ -243,17 +235,10 @@ class Skill:
         await self._output.say(site_id, text)
 
     async def _cooldown(self, site_id: str, playlist: str) -> None:
-        player = self.config.player_for(site_id)
-        if player is None:
+        if not self._room.play(site_id, playlist):
             await self.say(site_id, Say(keys.COOLDOWN_NO_PLAYER))
             return
-        volume = self.config.cooldown.volume
-        for action in ("volume", "play"):
-            cmd = command(player, action, playlist=playlist, volume=volume)
-            if cmd is not None:
-                self._publish(Outgoing(cmd.topic, cmd.payload.encode("utf-8")))
-        self.site(site_id).music.add(player.name)
-        log.info("Started cool-down music on site %s", site_id)
+        self._room.scene(site_id)
         await self.say(site_id, Say(keys.COOLDOWN_START))
 
     async def _control(self, site_id: str, action: Control) -> None:

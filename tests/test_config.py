@@ -53,9 +53,10 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
         ("language: english\n", "language", "language code"),
         ("log_level: LOUD\n", "log_level", "DEBUG, INFO, WARNING, ERROR"),
         ("nonsense: 1\n", "nonsense", "allowed keys: language, mqtt"),
-        ("cooldown:\n  device: sonos\n", "cooldown.device", 'no device named "sonos"'),
-        ("cooldown:\n  volume: 101\n", "cooldown.volume", "from 0 to 100"),
-        ("devices:\n  - name: p\n", "devices[0]", "at least one action"),
+        ("cooldown:\n  device: sonos\n", "cooldown.device", 'no player named "sonos"'),
+        ("cooldown:\n  volume: 101\n", "cooldown.volume", "from 1 to 100"),
+        ("cooldown:\n  fade_in: 500\n", "cooldown.fade_in", "from 0 to 120"),
+        ("devices:\n  - name: p\n", "devices[0]", "needs at least `play`"),
         (
             "devices:\n  - name: p\n    play: {topic: 'a/+/b', payload: x}\n",
             "devices[0].play.topic",
