@@ -30,6 +30,7 @@ from skill.output import SENTENCE_GAP, Output
 from skill.responses import ResponseBook, response_path
 from skill.room import Room
 from skill.routines import BreatheStep, Routine, SayStep, SilenceStep, load_routines
+from skill.status import StatusBoard
 from skill.voice import Clip, ClipCache, split_sentences
 
 log = logging.getLogger(__name__)
@@ -197,12 +198,15 @@ class Activities:
         self,
         config: Config,
         assets: Assets,
+        *,
         output: Output,
         clock: Clock,
         room: Room,
+        status: StatusBoard,
     ) -> None:
         self._config = config
         self._room = room
+        self._status = status
         self._assets = assets
         self._output = output
         self._clock = clock
@@ -302,6 +306,7 @@ class Activities:
         """Publish one cue now: its chime first, then its words."""
         if cue.kind == "phase" and cue.phase is not None:
             self._room.breathe(site_id, cue.phase, cue.seconds)
+            self._status.phase(site_id, cue.phase)
         if cue.chime is not None:
             clip = self._assets.chimes[cue.chime]
             self._spawn(

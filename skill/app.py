@@ -21,6 +21,7 @@ from skill.mqtt import MqttLink
 from skill.output import Listener, Output
 from skill.room import Room
 from skill.service import Skill
+from skill.status import StatusBoard
 from skill.voice import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
 
 log = logging.getLogger(__name__)
@@ -145,13 +146,17 @@ class Runtime:
             voice_hook=lambda site, speaking: room.duck(site) if speaking else room.unduck(site),
         )
         output.max_chars = config.voice.max_sentence_chars
-        activities = Activities(config, assets, output, self.clock, room)
+        status = StatusBoard(config, self._publish)
+        activities = Activities(
+            config, assets, output=output, clock=self.clock, room=room, status=status
+        )
         self.skill = Skill(
             config,
             responses=assets.responses,
             output=output,
             activities=activities,
             room=room,
+            status=status,
             publish=self._publish,
         )
         self._link = MqttLink(
@@ -161,6 +166,7 @@ class Runtime:
             subscriptions=self.skill.subscriptions(),
             on_message=self.skill.on_message,
             status_topic=self.status_topic,
+            on_connected=status.announce,
         )
         await self._link.start()
         while True:

@@ -13,19 +13,15 @@ import yaml
 
 from skill.device_config import DeviceSettings, check_playlists, parse_devices
 from skill.errors import ConfigError
+from skill.homeassistant import HaSettings, settings_problem
 from skill.reader import Reader, show
-from skill.text import normalize
+from skill.text import SITE_ID_MAX, normalize, valid_site_id
 
-SITE_ID_MAX = 64
-_SITE_ID_RE = re.compile(r"^[^/+#\s\x00-\x1f\x7f]{1,64}$")
+__all__ = ["Config", "load_config", "parse_config", "valid_site_id"]
+
 ENGINES = ("piper", "hermes")
 CUE_STYLES = ("voice", "chime", "both", "fewer-words")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def valid_site_id(site_id: object) -> bool:
-    """True when a site id is safe to put into a topic: no / + #, whitespace, 1-64 chars."""
-    return isinstance(site_id, str) and _SITE_ID_RE.fullmatch(site_id) is not None
 
 
 @dataclass(frozen=True)
@@ -151,6 +147,8 @@ class Config:
     """Private folder for the audio cache (0700)."""
     log_level: str = "INFO"
     """Logging level; DEBUG shows slot values, INFO never does."""
+    homeassistant: HaSettings = field(default_factory=HaSettings)
+    """Home Assistant MQTT discovery (buttons and a state sensor per site in `sites`)."""
 
     def site_allowed(self, site_id: str) -> bool:
         """True when intents from this site should be handled."""
@@ -214,6 +212,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         "safewords",
         "data_dir",
         "log_level",
+        "homeassistant",
     )
     reader.known(raw, "", top_keys)
     sites = reader.strings(raw, "sites", ())
@@ -244,7 +243,24 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         safewords=_safewords(reader, raw),
         data_dir=(base / Path(data_dir).expanduser()).resolve() if data_dir else default_data_dir(),
         log_level=reader.choice(raw, "log_level", "INFO", LOG_LEVELS),
+        homeassistant=_homeassistant(reader, raw),
     )
+
+
+def _homeassistant(reader: Reader, raw: Mapping[str, Any]) -> HaSettings:
+    h = reader.section(raw, "homeassistant", ("discovery", "prefix", "node_id"))
+    discovery = h.get("discovery", True)
+    if not isinstance(discovery, bool):
+        reader.fail("homeassistant.discovery", f"expected true or false, got {show(discovery)}")
+    settings = HaSettings(
+        discovery=discovery,
+        prefix=reader.string(h, "homeassistant.prefix", "homeassistant"),
+        node_id=reader.string(h, "homeassistant.node_id", "aftercare"),
+    )
+    problem = settings_problem(settings)
+    if problem is not None:
+        reader.fail(f"homeassistant.{problem[0]}", problem[1])
+    return settings
 
 
 def _safewords(reader: Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:

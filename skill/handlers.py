@@ -170,3 +170,16 @@ def _more(intent: NluIntent) -> Control:
     minutes = _clamp(minutes, MORE_RANGE)
     key = keys.BREATHING_MINUTES_LIMIT_ONE if minutes == 1 else keys.BREATHING_MINUTES_LIMIT
     return Control("more", minutes, (Say(key, (("minutes", minutes),)),))
+
+
+def from_button(command: str, config: Config) -> list[Action]:
+    """What a Home Assistant button does: the same as saying it, with the defaults."""
+    if command == "stop":
+        return [StopAll()]
+    if command == "start_aftercare":
+        return [StartRoutine("short")]
+    if command == "start_breathing":
+        return [StartBreathing(config.breathing.pattern, config.breathing.minutes, None)]
+    if command == "cooldown":
+        return [StartCooldown(config.cooldown.playlist)]
+    return []

@@ -13,8 +13,8 @@ from rhasspyhermes.intent import Intent, Slot
 from rhasspyhermes.nlu import NluIntent
 from rhasspyhermes.tts import TtsSay, TtsSayFinished
 
-from skill.config import valid_site_id
 from skill.errors import MessageError
+from skill.text import valid_site_id
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 """Largest JSON payload the skill reads; anything bigger is dropped unread."""

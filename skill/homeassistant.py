@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
-from skill.config import valid_site_id
 from skill.hermes import Outgoing
+from skill.text import valid_site_id
 
 Activity = Literal["idle", "routine", "breathing", "cooldown"]
 """What a site is doing, as the state sensor shows it."""

@@ -54,7 +54,9 @@ class MqttLink:
         on_message: Handler,
         status_topic: str,
         client_id: str | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
+        self._on_connected = on_connected
         self._settings = settings
         self._host = host
         self._port = port
@@ -186,6 +188,8 @@ class MqttLink:
         log.info("Connected and listening (connection %d)", self.connects)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._ready.set)
+            if self._on_connected is not None:
+                self._loop.call_soon_threadsafe(self._on_connected)
 
     def _handle_disconnect(
         self,

@@ -42,6 +42,8 @@ class _Music:
     """How many voices are speaking over it right now."""
     stopping: bool = False
     """True once it is fading out for good."""
+    heard: int = -1
+    """Volume actually sent last (after ducking); repeats are not sent."""
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Room:
         cooldown = self._config.cooldown
         music = _Music(player=player, target=cooldown.volume, level=QUIET_START)
         room.music = music
-        self._player(site_id, player, "volume", volume=QUIET_START)
+        self._set_volume(site_id, music, QUIET_START)
         self._player(site_id, player, "play", playlist=playlist)
         music.fade = self._spawn(self._fade(site_id, music, cooldown.volume, cooldown.fade_in))
         log.info("Cool-down music on site %s (fading in over %.0f s)", site_id, cooldown.fade_in)
@@ -138,8 +140,7 @@ class Room:
             for step in range(1, steps + 1):
                 await self._clock.sleep_until(self._clock.deadline(begin, step * seconds / steps))
                 level = round(start_level + (target - start_level) * step / steps)
-                if level != music.level or step == steps:
-                    self._set_volume(site_id, music, level)
+                self._set_volume(site_id, music, level)
         finally:
             if then_stop:
                 self._player(site_id, music.player, "stop")
@@ -150,7 +151,10 @@ class Room:
     def _set_volume(self, site_id: str, music: _Music, level: int) -> None:
         music.level = level
         heard = level * self._config.cooldown.duck // 100 if music.ducked else level
-        self._player(site_id, music.player, "volume", volume=max(QUIET_START, heard))
+        heard = max(QUIET_START, heard)
+        if heard != music.heard:
+            music.heard = heard
+            self._player(site_id, music.player, "volume", volume=heard)
 
     # Ducking: the music dips while the voice speaks.
 
@@ -176,7 +180,8 @@ class Room:
         music.ducked -= 1
         if music.ducked == 0 and not music.stopping:
             room.unduck = asyncio.get_running_loop().call_later(
-                UNDUCK_HOLD * self._clock.scale, self._set_volume, site_id, music, music.level
+                UNDUCK_HOLD * self._clock.scale,
+                lambda: self._set_volume(site_id, music, music.level),
             )
 
     # Lights.

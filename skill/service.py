@@ -35,10 +35,12 @@ from skill.hermes import (
     parse_play_finished,
     parse_say_finished,
 )
+from skill.homeassistant import Activity, parse_command
 from skill.mqtt import Incoming
 from skill.output import Output
 from skill.responses import ResponseBook
 from skill.room import Room
+from skill.status import StatusBoard
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Skill:
         output: Output,
         activities: Activities,
         room: Room,
+        status: StatusBoard,
         publish: Callable[[Outgoing], None],
     ) -> None:
         self.config = config
@@ -102,16 +105,16 @@ class Skill:
         self._output = output
         self._activities = activities
         self._room = room
+        self._status = status
         self._publish = publish
         self._sites: dict[str, Site] = {}
         self.problems = ProblemLog()
         """Rate-limited log of dropped messages."""
 
-    @staticmethod
-    def subscriptions() -> list[str]:
+    def subscriptions(self) -> list[str]:
         """Topics the skill listens on."""
         topics = [intent_topic(name) for name in handlers.INTENTS]
-        return [*topics, PLAY_FINISHED_ALL_SITES, SAY_FINISHED_TOPIC]
+        return [*topics, PLAY_FINISHED_ALL_SITES, SAY_FINISHED_TOPIC, *self._status.subscriptions()]
 
     def site(self, site_id: str) -> Site:
         """The state of one site."""
@@ -145,10 +148,30 @@ class Skill:
                 self._output.finished(parse_say_finished(message.payload))
             elif message.topic.endswith("/playFinished"):
                 self._output.finished(parse_play_finished(message.payload))
+            elif self._status.is_birth(message.topic):
+                if message.payload == b"online":
+                    self._status.announce()  # Home Assistant restarted: discovery again
+            elif not message.retain:
+                self._on_command(message)
         except BadMessage as err:
             self.problems.report(err.kind, message.topic.split("/", 2)[1] or "?")
         except Exception:  # the boundary: the service keeps serving whatever happens
             log.exception("Unexpected error while handling a message; it was dropped")
+
+    def _on_command(self, message: Incoming) -> None:
+        """A Home Assistant button (or any client) on <prefix>/<site>/command."""
+        parsed = parse_command(
+            message.topic, message.payload, topic_prefix=self.config.mqtt.topic_prefix
+        )
+        if parsed is None:
+            self.problems.report("bad_command", "command")
+            return
+        site_id, command = parsed
+        if not self.config.site_allowed(site_id):
+            return
+        log.info("Button %s on site %s", command, site_id)
+        for action in handlers.from_button(command, self.config):
+            self._apply(site_id, action)
 
     def _on_intent(self, intent: NluIntent) -> None:
         site_id = intent.site_id
@@ -172,13 +195,15 @@ class Skill:
             self.halt(site_id)
             self._spawn(site_id, self.say(site_id, Say(keys.STOP_DONE)))
         elif isinstance(action, StartRoutine):
-            self._start(site_id, "routine", self._activities.routine(site_id, action.name))
+            routine = self._activities.routine(site_id, action.name)
+            self._start(site_id, "routine", routine, detail=action.name)
         elif isinstance(action, StartBreathing):
             control = self._activities.breathing_control(action)
-            state_start = self._activities.breathing(site_id, control, action.notices)
-            self._start(site_id, "breathing", state_start, control)
+            session = self._activities.breathing(site_id, control, action.notices)
+            self._start(site_id, "breathing", session, control, detail=control.plan.pattern.name)
         elif isinstance(action, StartCooldown):
-            self._start(site_id, "cooldown", self._cooldown(site_id, action.playlist))
+            cooldown = self._cooldown(site_id, action.playlist)
+            self._start(site_id, "cooldown", cooldown, detail=action.playlist)
         elif isinstance(action, Control):
             self._spawn(site_id, self._control(site_id, action))
         elif isinstance(action, Say):
@@ -187,9 +212,11 @@ class Skill:
     def _start(
         self,
         site_id: str,
-        kind: str,
+        kind: Activity,
         work: Coroutine[Any, Any, None],
         control: BreathingControl | None = None,
+        *,
+        detail: str | None = None,
     ) -> None:
         state = self.site(site_id)
         previous = state.task
@@ -211,9 +238,14 @@ class Skill:
                 work.close()  # never started when stopped at once: no "never awaited"
                 if state.task is asyncio.current_task():
                     state.breathing = None
+                    if not self._room.music_playing(site_id):
+                        self._status.set(site_id, "idle")
+                    elif kind != "cooldown":
+                        self._status.set(site_id, "cooldown")
 
         state.kind = kind
         state.breathing = control
+        self._status.set(site_id, kind, detail=detail)
         state.task = asyncio.get_running_loop().create_task(run(), name=f"{kind}:{site_id}")
         log.info("Started %s on site %s", kind, site_id)
 
@@ -227,6 +259,7 @@ class Skill:
             extra.cancel()
         if music:
             self._room.stop(site_id)
+            self._status.set(site_id, "idle")
         log.info("Stopped everything on site %s", site_id)
 
     async def say(self, site_id: str, line: Say) -> None:
@@ -250,6 +283,8 @@ class Skill:
             reply = control.apply(action.action, action.minutes)
             if reply is not None:
                 lines.append(reply)
+        if control is not None:
+            self._status.phase(site_id, None, paused=control.plan.paused)
         text = " ".join(self._responses.pick(line.key, **dict(line.values)) for line in lines)
         if control is not None and not control.plan.paused and action.action != "resume":
             control.tell(text)  # the runner speaks it in a gap between cues
