@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
+
+from rhasspyhermes.nlu import NluIntent
 
 from skill import keys
 from skill.audio import wav_duration
@@ -21,15 +23,17 @@ from skill.breathing import (
     load_patterns,
     load_user_patterns,
 )
-from skill.chimes import CHIME_KINDS, chime_wav
+from skill.chimes import CHIME_KINDS, ChimeKind, chime_wav
 from skill.clock import Clock
 from skill.config import Config
+from skill.dialogue import Dialogues
 from skill.errors import ConfigError, DataFileError
-from skill.handlers import Say, StartBreathing
+from skill.handlers import Say, StartBreathing, StartRoutine
 from skill.output import SENTENCE_GAP, Output
 from skill.responses import ResponseBook, response_path
 from skill.room import Room
-from skill.routines import BreatheStep, Routine, SayStep, SilenceStep, load_routines
+from skill.routine_run import CHECKIN_ANSWERS, RoutineControl, RoutineTools, run_routine
+from skill.routines import BreatheStep, Routine, load_routines
 from skill.status import StatusBoard
 from skill.voice import Clip, ClipCache, split_sentences
 
@@ -45,6 +49,7 @@ REPLY_GAP = 0.2
 """Seconds between the end of a cue and a reply spoken in the same phase."""
 REPLY_PATIENCE = 3
 """After this many phases too short for a reply, it is said anyway."""
+_QUIET_CHIMES: dict[str, ChimeKind] = {"inhale": "inhale", "top-up": "soft", "exhale": "exhale"}
 STALE_AFTER = 0.5
 """A phase cue this late (plan seconds) is dropped instead of played out of step."""
 PACE_FACTORS = tuple(PACE_STEPS.values())
@@ -120,7 +125,9 @@ def load_assets(config: Config, root: Path) -> Assets:
             "breathing.pattern",
             f"unknown pattern; choose one of: {', '.join(sorted(patterns))}",
         )
-    routines = load_routines(patterns=tuple(patterns))
+    routines = load_routines(
+        patterns=tuple(patterns), extra=config.routines, extra_source=config.path
+    )
     needed = set(keys.ALL_KEYS)
     for routine in routines.values():
         needed |= routine.response_keys()
@@ -133,6 +140,16 @@ def load_assets(config: Config, root: Path) -> Assets:
         wav = chime_wav(kind, rate)
         chimes[kind] = Clip(wav, wav_duration(wav))
     return Assets(responses=responses, patterns=patterns, routines=routines, chimes=chimes)
+
+
+@dataclass(frozen=True)
+class SiteHooks:
+    """How a running routine reaches back into the skill for its site."""
+
+    answer: Callable[[NluIntent, RoutineControl], Awaitable[None]]
+    """Reply to a check-in answer."""
+    breathing: Callable[[BreathingControl | None], None]
+    """A breathing stretch started (its controls) or ended (None)."""
 
 
 class BreathingControl:
@@ -151,6 +168,8 @@ class BreathingControl:
         """Short replies waiting for a gap between cues."""
         self.patience = 0
         """Phases the first waiting reply has already waited."""
+        self.quiet = False
+        """After "no talking": phase cues become chimes, nothing else is said."""
 
     def tell(self, text: str) -> None:
         """Queue a reply; the runner says it after the next cue whose phase has room."""
@@ -203,8 +222,10 @@ class Activities:
         clock: Clock,
         room: Room,
         status: StatusBoard,
+        dialogues: Dialogues,
     ) -> None:
         self._config = config
+        self._dialogues = dialogues
         self._room = room
         self._status = status
         self._assets = assets
@@ -217,21 +238,73 @@ class Activities:
         """Every pattern people may ask for."""
         return frozenset(self._assets.patterns)
 
-    def _say(self, site_id: str, key: str, **values: object) -> asyncio.Future[None]:
-        text = self._assets.responses.pick(key, **values)
-        return asyncio.ensure_future(self._output.say(site_id, text))
+    async def _say(self, site_id: str, key: str, **values: object) -> None:
+        await self._output.say(site_id, self._assets.responses.pick(key, **values))
 
-    async def routine(self, site_id: str, name: str) -> None:
-        """Run one routine step after step; silence is a step of its own."""
-        routine = self._assets.routines.get(name) or self._assets.routines["short"]
-        for step in routine.steps:
-            if isinstance(step, SayStep):
-                await self._say(site_id, step.key)
-            elif isinstance(step, SilenceStep):
-                await self._clock.sleep(step.seconds)
-            elif isinstance(step, BreatheStep):
-                control = self.breathing_control(StartBreathing(step.pattern, step.minutes, None))
-                await self.breathing(site_id, control, ())
+    async def routine(
+        self, site_id: str, request: StartRoutine, control: RoutineControl, hooks: SiteHooks
+    ) -> None:
+        """Run a routine step after step; silence is a step of its own."""
+        routine = self._assets.routines.get(request.name) or self._assets.routines["short"]
+        playlist = request.playlist or self._config.cooldown.playlist
+
+        async def say_key(key: str) -> None:
+            await self._say(site_id, key)
+
+        async def say_text(text: str) -> None:
+            await self._output.say(site_id, text)
+
+        async def breathe(step: BreatheStep, routine_control: RoutineControl) -> None:
+            style = "chime" if routine_control.quiet else step.style
+            breathing = self.breathing_control(
+                StartBreathing(step.pattern, step.minutes, None, style=style)
+            )
+            breathing.quiet = routine_control.quiet
+            hooks.breathing(breathing)
+            try:
+                await self.breathing(site_id, breathing, ())
+            finally:
+                hooks.breathing(None)
+
+        async def ask(question: str) -> NluIntent | None:
+            return await self.ask(site_id, f"checkin.{question}")
+
+        def music(action: str) -> None:
+            if action == "play":
+                self._room.play(site_id, playlist)
+            else:
+                self._room.stop_music(site_id)
+
+        def lights(action: str) -> None:
+            if action == "scene":
+                self._room.scene(site_id)
+            else:
+                self._room.restore(site_id)
+
+        tools = RoutineTools(
+            say_key=say_key,
+            say_text=say_text,
+            breathe=breathe,
+            ask=ask,
+            answer=hooks.answer,
+            music=music,
+            lights=lights,
+            clock=self._clock,
+        )
+        await run_routine(routine, control, tools)
+
+    async def ask(self, site_id: str, key: str) -> NluIntent | None:
+        """Ask a check-in question and listen; the answer, or None when none came."""
+        text = self._assets.responses.pick(key)
+        if self._config.voice.engine == "piper":
+            await self._output.say(site_id, text)  # our own voice, then the session only listens
+            return await self._dialogues.ask(site_id, CHECKIN_ANSWERS)
+        return await self._dialogues.ask(site_id, CHECKIN_ANSWERS, text=text)
+
+    async def chime(self, site_id: str, kind: ChimeKind) -> None:
+        """Play one chime and wait until it has played."""
+        clip = self._assets.chimes[kind]
+        await self._output.play(site_id, clip, kind="chime", text=kind, wait=True)
 
     def breathing_control(self, request: StartBreathing) -> BreathingControl:
         """Plan a session for a request (no time passes until it runs)."""
@@ -273,8 +346,8 @@ class Activities:
                 last = cue.offset
                 if control.now() - cue.offset > STALE_AFTER and cue.kind == "phase":
                     continue  # e.g. the broker was away: drop it, never bunch cues up
-                self._emit(site_id, cue, notes)
-                if control.replies and cue.kind == "phase":
+                self._emit(site_id, cue, notes, quiet=control.quiet)
+                if control.replies and cue.kind == "phase" and not control.quiet:
                     await self._reply(site_id, control, cue, deadline, notes)
             await asyncio.gather(*notes)
         finally:
@@ -302,11 +375,21 @@ class Activities:
         at = deadline + (cue_seconds + REPLY_GAP) * self._clock.scale
         self._spawn(notes, self._output.say_at(site_id, text, self._clock, at))
 
-    def _emit(self, site_id: str, cue: Cue, notes: set[asyncio.Task[None]]) -> None:
+    def _emit(
+        self, site_id: str, cue: Cue, notes: set[asyncio.Task[None]], *, quiet: bool = False
+    ) -> None:
         """Publish one cue now: its chime first, then its words."""
         if cue.kind == "phase" and cue.phase is not None:
             self._room.breathe(site_id, cue.phase, cue.seconds)
             self._status.phase(site_id, cue.phase)
+        if quiet:
+            chime = cue.chime or _QUIET_CHIMES.get(cue.phase or "") if cue.kind == "phase" else None
+            if chime is not None:
+                clip = self._assets.chimes[chime]
+                self._spawn(
+                    notes, self._output.play(site_id, clip, kind="chime", text=chime, wait=False)
+                )
+            return
         if cue.chime is not None:
             clip = self._assets.chimes[cue.chime]
             self._spawn(

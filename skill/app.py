@@ -15,13 +15,18 @@ from skill.activities import Activities, Assets, load_assets
 from skill.broker import EmbeddedBroker
 from skill.clock import Clock
 from skill.config import Config
+from skill.dialogue import Dialogues
 from skill.errors import BrokerError
+from skill.followup import local_zone
 from skill.hermes import Outgoing
+from skill.memory import Memory, utc_now
 from skill.mqtt import MqttLink
 from skill.output import Listener, Output
+from skill.reminders import Reminders
 from skill.room import Room
 from skill.service import Skill
 from skill.status import StatusBoard
+from skill.store import Store
 from skill.voice import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,11 @@ async def _render_all(clips: ClipCache, texts: Sequence[str], max_chars: int) ->
         for sentence in split_sentences(text, max_chars):
             await clips.clip(sentence)
     log.info("Pre-rendered every fixed prompt (%d new clips)", clips.renders - rendered)
+
+
+def store_path(config: Config) -> Path:
+    """The private database of preferences and follow-ups."""
+    return config.data_dir / "aftercare.sqlite3"
 
 
 def load_synthesizer(config: Config) -> Synthesizer | None:
@@ -81,6 +91,9 @@ class Runtime:
         """The running skill, once started."""
         self.room: Room | None = None
         """Music and lights, once started."""
+        self.reminders: Reminders | None = None
+        """Follow-ups people asked for, once started."""
+        self._store: Store | None = None
         self.host = config.mqtt.host
         """Broker host actually used."""
         self.port = config.mqtt.port
@@ -147,9 +160,19 @@ class Runtime:
         )
         output.max_chars = config.voice.max_sentence_chars
         status = StatusBoard(config, self._publish)
+        dialogues = Dialogues(self._publish)
         activities = Activities(
-            config, assets, output=output, clock=self.clock, room=room, status=status
+            config,
+            assets,
+            output=output,
+            clock=self.clock,
+            room=room,
+            status=status,
+            dialogues=dialogues,
         )
+        self._store = Store.open(store_path(config))
+        tz = local_zone(config.timezone)
+        memory = Memory(self._store, tz=tz, morning=config.morning, evening=config.evening)
         self.skill = Skill(
             config,
             responses=assets.responses,
@@ -157,8 +180,12 @@ class Runtime:
             activities=activities,
             room=room,
             status=status,
+            dialogues=dialogues,
+            memory=memory,
             publish=self._publish,
         )
+        self.reminders = Reminders(self._store, self.skill.deliver_followup, utc_now)
+        memory.on_schedule = self.reminders.changed
         self._link = MqttLink(
             config.mqtt,
             host=self.host,
@@ -177,6 +204,7 @@ class Runtime:
                 if config.mqtt.embedded or self._link.refused:
                     raise
                 log.warning("%s; still trying", err)
+        self.reminders.start()
         if self._clips is not None:
             self._warm = asyncio.get_running_loop().create_task(
                 _render_all(
@@ -189,6 +217,8 @@ class Runtime:
             self._link.publish(message.topic, message.payload, retain=message.retain)
 
     async def _close(self) -> None:
+        if self.reminders is not None:
+            await self.reminders.close()
         if self._warm is not None:
             self._warm.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -201,6 +231,8 @@ class Runtime:
             await self._link.stop()
         if self._clips is not None:
             self._clips.close()
+        if self._store is not None:
+            self._store.close()
         if self._broker is not None:
             with contextlib.suppress(Exception):
                 await self._broker.__aexit__(None, None, None)

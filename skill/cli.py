@@ -164,6 +164,23 @@ def _masked(config: Config) -> dict[str, Any]:
     return data
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """Erase everything stored: preferences, follow-ups and the audio cache."""
+    import shutil
+
+    from skill.app import store_path
+    from skill.store import erase
+
+    config = _load(args)
+    removed = erase(store_path(config))
+    cache = config.data_dir / "cache"
+    if cache.is_dir():
+        shutil.rmtree(cache)
+        removed = True
+    print("Erased everything Aftercare stored." if removed else "Nothing was stored.")
+    return 0
+
+
 def cmd_sentences(args: argparse.Namespace) -> int:
     """Print the sentence templates for Rhasspy (sentences.ini) or Home Assistant."""
     from skill import sentences
@@ -214,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     recognize.add_argument("--site", default="default")
     recognize.set_defaults(func=cmd_recognize)
     command("check", "validate config, voice, intents and responses").set_defaults(func=cmd_check)
+    command("forget", "erase everything stored: preferences, follow-ups, audio cache").set_defaults(
+        func=cmd_forget
+    )
     sentences = command("sentences", "print sentence templates for Rhasspy or Home Assistant")
     sentences.add_argument("--format", choices=("rhasspy", "hassil"), default="rhasspy")
     sentences.set_defaults(func=cmd_sentences)

@@ -6,12 +6,15 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from skill.device_config import DeviceSettings, check_playlists, parse_devices
+from skill.care import NEEDS
+from skill.device_config import DeviceAction, DeviceSettings, check_playlists, parse_devices
 from skill.errors import ConfigError
 from skill.homeassistant import HaSettings, settings_problem
 from skill.reader import Reader, show
@@ -21,6 +24,8 @@ __all__ = ["Config", "load_config", "parse_config", "valid_site_id"]
 
 ENGINES = ("piper", "hermes")
 CUE_STYLES = ("voice", "chime", "both", "fewer-words")
+MORNING = time(9, 0)
+EVENING = time(21, 0)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -149,6 +154,16 @@ class Config:
     """Logging level; DEBUG shows slot values, INFO never does."""
     homeassistant: HaSettings = field(default_factory=HaSettings)
     """Home Assistant MQTT discovery (buttons and a state sensor per site in `sites`)."""
+    timezone: str | None = None
+    """IANA zone for follow-up times (None: the system's zone)."""
+    morning: time = MORNING
+    """Local time of a "tomorrow morning" follow-up."""
+    evening: time = EVENING
+    """Local time of a "tonight" follow-up."""
+    needs: Mapping[str, DeviceAction] = field(default_factory=dict)
+    """Optional device command per need (e.g. blanket: a lamp on low)."""
+    routines: Mapping[str, Any] = field(default_factory=dict)
+    """Routines added or replaced in config.yaml (validated by skill.routines)."""
 
     def site_allowed(self, site_id: str) -> bool:
         """True when intents from this site should be handled."""
@@ -213,6 +228,10 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         "data_dir",
         "log_level",
         "homeassistant",
+        "timezone",
+        "followup",
+        "needs",
+        "routines",
     )
     reader.known(raw, "", top_keys)
     sites = reader.strings(raw, "sites", ())
@@ -225,6 +244,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
             )
     data_dir = reader.optional_string(raw, "data_dir")
     mqtt = _mqtt(reader, raw, base)
+    followup = reader.section(raw, "followup", ("morning", "evening"))
     devices = parse_devices(reader, raw, mqtt.topic_prefix)
     cooldown = _cooldown(reader, raw, devices)
     check_playlists(reader, devices, (cooldown.playlist, *cooldown.playlists))
@@ -244,7 +264,58 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         data_dir=(base / Path(data_dir).expanduser()).resolve() if data_dir else default_data_dir(),
         log_level=reader.choice(raw, "log_level", "INFO", LOG_LEVELS),
         homeassistant=_homeassistant(reader, raw),
+        timezone=_timezone(reader, raw),
+        morning=_clock_time(reader, followup, "followup.morning", MORNING),
+        evening=_clock_time(reader, followup, "followup.evening", EVENING),
+        needs=_needs(reader, raw),
+        routines=_routines(reader, raw),
     )
+
+
+def _timezone(reader: Reader, raw: Mapping[str, Any]) -> str | None:
+    name = reader.optional_string(raw, "timezone")
+    if name is not None:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            reader.fail(
+                "timezone", f'unknown time zone {show(name)}; e.g. "Europe/Berlin", or null'
+            )
+    return name
+
+
+def _clock_time(reader: Reader, raw: Mapping[str, Any], key: str, default: time) -> time:
+    value = raw.get(key.rsplit(".", 1)[-1])
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):  # YAML reads 09:00 as 540 (minutes)
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        reader.fail(key, f'expected a time such as "09:00", got {show(value)}')
+
+
+def _needs(reader: Reader, raw: Mapping[str, Any]) -> dict[str, DeviceAction]:
+    needs = reader.section(raw, "needs", NEEDS)
+    out: dict[str, DeviceAction] = {}
+    for need in needs:
+        spec = reader.section(needs, f"needs.{need}", ("topic", "payload"))
+        topic = reader.string(spec, f"needs.{need}.topic", "")
+        if "+" in topic or "#" in topic or "{" in topic:
+            reader.fail(f"needs.{need}.topic", "expected a plain topic without wildcards")
+        payload = spec.get("payload", "")
+        if not isinstance(payload, str):
+            reader.fail(f"needs.{need}.payload", f"expected a text, got {show(payload)}")
+        out[need] = DeviceAction(topic, payload)
+    return out
+
+
+def _routines(reader: Reader, raw: Mapping[str, Any]) -> dict[str, Any]:
+    routines = raw.get("routines") or {}
+    if not isinstance(routines, Mapping):
+        reader.fail("routines", f"expected a mapping of routine names, got {show(routines)}")
+    return dict(routines)
 
 
 def _homeassistant(reader: Reader, raw: Mapping[str, Any]) -> HaSettings:

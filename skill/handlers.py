@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from rhasspyhermes.nlu import NluIntent
 
 from skill import keys
+from skill.care import CareReply, feeling_reply, need_reply, quiet_reply
 from skill.config import CUE_STYLES, Config
 from skill.hermes import slot
+from skill.store import Preferences
 from skill.text import normalize
 
 START = "AftercareStart"
@@ -22,9 +24,41 @@ FASTER = "AftercareFaster"
 PAUSE = "AftercarePause"
 RESUME = "AftercareResume"
 MORE = "AftercareMore"
+FEELING = "AftercareFeeling"
+NEED = "AftercareNeed"
+QUIET = "AftercareQuiet"
+AFFIRM = "AftercareAffirm"
+NOT_NOW = "AftercareNotNow"
+PREFER = "AftercarePrefer"
+RECALL = "AftercareRecall"
+FORGET = "AftercareForget"
+FOLLOW_UP = "AftercareFollowUp"
+CANCEL_FOLLOW_UP = "AftercareCancelFollowUp"
 
-INTENTS: tuple[str, ...] = (START, BREATHE, COOLDOWN, STOP, SLOWER, FASTER, PAUSE, RESUME, MORE)
+INTENTS: tuple[str, ...] = (
+    START,
+    BREATHE,
+    COOLDOWN,
+    STOP,
+    SLOWER,
+    FASTER,
+    PAUSE,
+    RESUME,
+    MORE,
+    FEELING,
+    NEED,
+    QUIET,
+    AFFIRM,
+    NOT_NOW,
+    PREFER,
+    RECALL,
+    FORGET,
+    FOLLOW_UP,
+    CANCEL_FOLLOW_UP,
+)
 """Every intent the skill subscribes to."""
+ROUTINES = ("short", "long", "quiet")
+"""Routines people can ask for by name."""
 
 MINUTES_RANGE = (1, 60)
 """Shortest and longest breathing session, in minutes."""
@@ -50,6 +84,10 @@ class StartRoutine:
 
     name: str
     """Routine name (short, long, quiet...)."""
+    quiet: bool = False
+    """Start without words (the site prefers quiet)."""
+    playlist: str | None = None
+    """Playlist for the routine's music (None: the config's)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +131,59 @@ class Control:
     """Lines to say first."""
 
 
-Action = Say | StartRoutine | StartBreathing | StartCooldown | StopAll | Control
+@dataclass(frozen=True)
+class Care:
+    """Answer a feeling or a need (outside a check-in)."""
+
+    reply: CareReply
+    """What to say and what changes."""
+
+
+@dataclass(frozen=True)
+class Prefer:
+    """Remember a preference for this site."""
+
+    changes: tuple[tuple[str, object], ...]
+    """Field and value pairs for the store."""
+
+
+@dataclass(frozen=True)
+class Recall:
+    """Say what is remembered about this site."""
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Erase what is remembered about this site."""
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Schedule a gentle check-in later on this site."""
+
+    when: str
+    """`morning` or `tonight`."""
+
+
+@dataclass(frozen=True)
+class CancelFollowUp:
+    """Cancel the site's scheduled check-in."""
+
+
+Action = (
+    Say
+    | StartRoutine
+    | StartBreathing
+    | StartCooldown
+    | StopAll
+    | Control
+    | Care
+    | Prefer
+    | Recall
+    | Forget
+    | FollowUp
+    | CancelFollowUp
+)
 
 
 def _whole(value: str | int | float | None) -> int | None:
@@ -111,31 +201,105 @@ def _clamp(value: int, bounds: tuple[int, int]) -> int:
     return max(bounds[0], min(bounds[1], value))
 
 
-def decide(intent: NluIntent, config: Config, patterns: Collection[str]) -> list[Action]:
+def decide(
+    intent: NluIntent,
+    config: Config,
+    patterns: Collection[str],
+    prefs: Preferences | None = None,
+) -> list[Action]:
     """What should happen for this intent; never raises for odd slot values."""
+    prefs = prefs or Preferences()
     name = intent.intent.intent_name
-    if name == STOP:
-        return [StopAll()]
+    simple: dict[str, Action] = {
+        STOP: StopAll(),
+        RECALL: Recall(),
+        FORGET: Forget(),
+        CANCEL_FOLLOW_UP: CancelFollowUp(),
+        QUIET: Care(quiet_reply()),
+        AFFIRM: Say("affirm"),
+        SLOWER: Control("slower"),
+        FASTER: Control("faster"),
+        PAUSE: Control("pause"),
+        RESUME: Control("resume"),
+    }
+    if name in simple:
+        return [simple[name]]
     if name == START:
         routine = slot(intent, "routine")
-        return [StartRoutine(routine if isinstance(routine, str) and routine else "short")]
+        chosen = routine if isinstance(routine, str) and routine in ROUTINES else None
+        return [
+            StartRoutine(
+                chosen or prefs.routine or "short",
+                quiet=chosen == "quiet" or (chosen is None and bool(prefs.quiet)),
+                playlist=prefs.playlist,
+            )
+        ]
     if name == BREATHE:
-        return [_breathe(intent, config, patterns)]
+        return [_breathe(intent, config, patterns, prefs)]
     if name == COOLDOWN:
-        playlist = slot(intent, "playlist")
-        known = {normalize(p): p for p in (config.cooldown.playlist, *config.cooldown.playlists)}
-        # Rhasspy drops some punctuation from values: compare as recognizers write text.
-        chosen = known.get(normalize(playlist)) if isinstance(playlist, str) else None
-        return [StartCooldown(chosen or config.cooldown.playlist)]
+        return [
+            StartCooldown(
+                _playlist(slot(intent, "playlist"), config)
+                or prefs.playlist
+                or config.cooldown.playlist
+            )
+        ]
     if name == MORE:
         return [_more(intent)]
-    actions = {SLOWER: "slower", FASTER: "faster", PAUSE: "pause", RESUME: "resume"}
-    if name in actions:
-        return [Control(actions[name])]
+    if name == FEELING:
+        feeling = slot(intent, "feeling")
+        return [Care(feeling_reply(feeling if isinstance(feeling, str) else "okay"))]
+    if name == NEED:
+        need = slot(intent, "need")
+        reply = need_reply(need) if isinstance(need, str) else None
+        return [Care(reply)] if reply else []
+    if name == PREFER:
+        return [Prefer(_preferences(intent, config, patterns))]
+    if name == FOLLOW_UP:
+        when = slot(intent, "when")
+        return [FollowUp(when if when in ("morning", "tonight") else "morning")]
     return []
 
 
-def _breathe(intent: NluIntent, config: Config, patterns: Collection[str]) -> StartBreathing:
+def _playlist(value: object, config: Config) -> str | None:
+    """A configured playlist matching what was said (compared as recognizers write text)."""
+    if not isinstance(value, str):
+        return None
+    known = {normalize(p): p for p in (config.cooldown.playlist, *config.cooldown.playlists)}
+    # Rhasspy drops some punctuation from values: compare as recognizers write text.
+    return known.get(normalize(value))
+
+
+def _preferences(
+    intent: NluIntent, config: Config, patterns: Collection[str]
+) -> tuple[tuple[str, object], ...]:
+    changes: list[tuple[str, object]] = []
+    routine = slot(intent, "routine")
+    if routine in ROUTINES:
+        changes.append(("routine", routine))
+    pattern = slot(intent, "pattern")
+    if isinstance(pattern, str) and pattern in patterns:
+        changes.append(("pattern", pattern))
+    style = slot(intent, "style")
+    if style in CUE_STYLES:
+        changes.append(("style", style))
+    quiet = slot(intent, "quiet")
+    if quiet in ("on", "off"):
+        changes.append(("quiet", quiet == "on"))
+    playlist = _playlist(slot(intent, "playlist"), config)
+    if playlist:
+        changes.append(("playlist", playlist))
+    names = tuple(
+        n for n in (slot(intent, "name"), slot(intent, "other_name")) if isinstance(n, str) and n
+    )
+    if names:
+        changes.append(("names", names))
+    return tuple(changes)
+
+
+def _breathe(
+    intent: NluIntent, config: Config, patterns: Collection[str], prefs: Preferences
+) -> StartBreathing:
     notices: list[Say] = []
     pattern = slot(intent, "pattern")
     chosen = pattern if isinstance(pattern, str) and pattern in patterns else None
@@ -151,13 +315,14 @@ def _breathe(intent: NluIntent, config: Config, patterns: Collection[str]) -> St
     length: float | None = float(minutes) if minutes is not None else None
     if length is None and rounds is None:
         length = config.breathing.minutes
+    preferred = prefs.pattern if prefs.pattern in patterns else None
     style = slot(intent, "style")
     return StartBreathing(
-        pattern=chosen or config.breathing.pattern,
+        pattern=chosen or preferred or config.breathing.pattern,
         minutes=length,
         rounds=rounds,
         notices=tuple(notices),
-        style=style if isinstance(style, str) and style in CUE_STYLES else None,
+        style=style if isinstance(style, str) and style in CUE_STYLES else prefs.style,
     )
 
 

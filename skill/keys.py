@@ -36,9 +36,85 @@ BREATHING_ROUNDS_LIMIT = "breathing.rounds_limit"
 BREATHING_NOT_RUNNING = "breathing.not_running"
 BREATHING_NOT_PAUSED = "breathing.not_paused"
 
-# Replies when someone answers the check-in with "not okay", or may be hurt or unsafe.
-SUPPORT_NOT_OKAY = "support.not_okay"
-SUPPORT_GET_HELP = "support.get_help"
+# More routine lines; routines in skill/routines.yaml choose which ones they speak.
+ROUTINE_SETTLE_IN = "routine.settle_in"
+ROUTINE_SNACK = "routine.snack"
+ROUTINE_CLEAN_UP = "routine.clean_up"
+ROUTINE_MUSIC_OFFER = "routine.music_offer"
+ROUTINE_JOURNAL_INTRO = "routine.journal_intro"
+ROUTINE_FOLLOWUP_OFFER = "routine.followup_offer"
+ROUTINE_QUIET_OPENING = "routine.quiet_opening"
+ROUTINE_QUIET_CLOSE = "routine.quiet_close"
+ROUTINE_SLOW_DOWN = "routine.slow_down"
+
+# Questions; the speaker listens for an answer right after each one.
+CHECKIN_FEELING = "checkin.feeling"
+CHECKIN_NEED = "checkin.need"
+CHECKIN_MORNING = "checkin.morning"
+CHECKIN_EVENING = "checkin.evening"
+
+CHECKIN_KEYS: frozenset[str] = frozenset(
+    {CHECKIN_FEELING, CHECKIN_NEED, CHECKIN_MORNING, CHECKIN_EVENING}
+)
+"""Questions after which the speaker listens; every variant ends with a question mark."""
+
+FEELINGS: tuple[str, ...] = ("good", "okay", "tired", "sad", "anxious", "not_okay", "hurt")
+"""Answers to a check-in with a spoken reply at ``feeling.<name>``."""
+
+FEELING_GOOD = "feeling.good"
+FEELING_OKAY = "feeling.okay"
+FEELING_TIRED = "feeling.tired"
+FEELING_SAD = "feeling.sad"
+FEELING_ANXIOUS = "feeling.anxious"
+FEELING_NOT_OKAY = "feeling.not_okay"
+FEELING_HURT = "feeling.hurt"
+
+NEEDS: tuple[str, ...] = (
+    "water",
+    "blanket",
+    "snack",
+    "towel",
+    "tissues",
+    "cold_pack",
+    "quiet",
+    "cuddle",
+)
+"""Things people may ask for, each acknowledged at ``need.<name>``; the speaker fetches nothing."""
+
+NEED_WATER = "need.water"
+NEED_BLANKET = "need.blanket"
+NEED_SNACK = "need.snack"
+NEED_TOWEL = "need.towel"
+NEED_TISSUES = "need.tissues"
+NEED_COLD_PACK = "need.cold_pack"
+NEED_QUIET = "need.quiet"
+NEED_CUDDLE = "need.cuddle"
+
+# Short replies and lines said on request.
+QUIET_ACK = "quiet.ack"
+NOTNOW_ACK = "notnow.ack"
+AFFIRM = "affirm"
+JOURNAL_PROMPT = "journal.prompt"
+
+# Remembered preferences: saving, reading back (intro, known items, outro) and erasing.
+PREFER_SAVED = "prefer.saved"
+PREFER_NAME_SAVED = "prefer.name_saved"
+RECALL_NONE = "recall.none"
+RECALL_INTRO = "recall.intro"
+RECALL_ROUTINE = "recall.routine"
+RECALL_PATTERN = "recall.pattern"
+RECALL_STYLE = "recall.style"
+RECALL_QUIET = "recall.quiet"
+RECALL_PLAYLIST = "recall.playlist"
+RECALL_NAMES = "recall.names"
+RECALL_OUTRO = "recall.outro"
+FORGET_DONE = "forget.done"
+
+# A later check-in: scheduled, cancelled, or nothing to cancel.
+FOLLOWUP_MORNING = "followup.morning"
+FOLLOWUP_TONIGHT = "followup.tonight"
+FOLLOWUP_CANCELLED = "followup.cancelled"
+FOLLOWUP_NONE = "followup.none"
 
 COOLDOWN_START = "cooldown.start"
 COOLDOWN_NO_PLAYER = "cooldown.no_player"
@@ -83,6 +159,22 @@ def cue(phase: str) -> str:
     return "cue." + phase.replace("-", "_")
 
 
+def feeling(name: str) -> str:
+    """The key of the reply to a check-in answer, e.g. ``feeling.not_okay``."""
+    if name not in FEELINGS:
+        allowed = ", ".join(FEELINGS)
+        raise ValueError(f"unknown feeling {name!r}; choose one of: {allowed}")
+    return f"feeling.{name}"
+
+
+def need(name: str) -> str:
+    """The key acknowledging something asked for, e.g. ``need.cold_pack``."""
+    if name not in NEEDS:
+        allowed = ", ".join(NEEDS)
+        raise ValueError(f"unknown need {name!r}; choose one of: {allowed}")
+    return f"need.{name}"
+
+
 def breathing_more(minutes: int) -> str:
     """The key confirming added minutes: singular wording for one, ``{minutes}`` otherwise."""
     return BREATHING_MORE_ONE if minutes == 1 else BREATHING_MORE
@@ -98,12 +190,24 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType(
         BREATHING_MORE: frozenset({"minutes"}),
         BREATHING_MINUTES_LIMIT: frozenset({"minutes"}),
         BREATHING_ROUNDS_LIMIT: frozenset({"rounds"}),
+        PREFER_NAME_SAVED: frozenset({"name"}),
+        RECALL_ROUTINE: frozenset({"routine"}),
+        RECALL_PATTERN: frozenset({"pattern"}),
+        RECALL_STYLE: frozenset({"style"}),
+        RECALL_PLAYLIST: frozenset({"playlist"}),
+        RECALL_NAMES: frozenset({"names"}),
     }
 )
 """Values each key needs in ``pick``; every variant uses exactly these, keys not listed use none."""
 
 CUE_KEYS: frozenset[str] = frozenset(cue(phase) for phase in CUE_PHASES)
 """Every breathing cue key; each has exactly one very short variant."""
+
+FEELING_KEYS: frozenset[str] = frozenset(feeling(name) for name in FEELINGS)
+"""Every reply to a check-in answer."""
+
+NEED_KEYS: frozenset[str] = frozenset(need(name) for name in NEEDS)
+"""Every acknowledgement of something asked for."""
 
 ALL_KEYS: frozenset[str] = frozenset(
     {
@@ -114,6 +218,15 @@ ALL_KEYS: frozenset[str] = frozenset(
         ROUTINE_KIND_WORDS,
         ROUTINE_CHECKIN,
         ROUTINE_CLOSE,
+        ROUTINE_SETTLE_IN,
+        ROUTINE_SNACK,
+        ROUTINE_CLEAN_UP,
+        ROUTINE_MUSIC_OFFER,
+        ROUTINE_JOURNAL_INTRO,
+        ROUTINE_FOLLOWUP_OFFER,
+        ROUTINE_QUIET_OPENING,
+        ROUTINE_QUIET_CLOSE,
+        ROUTINE_SLOW_DOWN,
         BREATHING_SAFETY,
         BREATHING_HOLD_NOTE,
         BREATHING_TOGETHER_FADE,
@@ -132,8 +245,26 @@ ALL_KEYS: frozenset[str] = frozenset(
         BREATHING_ROUNDS_LIMIT,
         BREATHING_NOT_RUNNING,
         BREATHING_NOT_PAUSED,
-        SUPPORT_NOT_OKAY,
-        SUPPORT_GET_HELP,
+        QUIET_ACK,
+        NOTNOW_ACK,
+        AFFIRM,
+        JOURNAL_PROMPT,
+        PREFER_SAVED,
+        PREFER_NAME_SAVED,
+        RECALL_NONE,
+        RECALL_INTRO,
+        RECALL_ROUTINE,
+        RECALL_PATTERN,
+        RECALL_STYLE,
+        RECALL_QUIET,
+        RECALL_PLAYLIST,
+        RECALL_NAMES,
+        RECALL_OUTRO,
+        FORGET_DONE,
+        FOLLOWUP_MORNING,
+        FOLLOWUP_TONIGHT,
+        FOLLOWUP_CANCELLED,
+        FOLLOWUP_NONE,
         COOLDOWN_START,
         COOLDOWN_NO_PLAYER,
         STOP_DONE,
@@ -141,5 +272,8 @@ ALL_KEYS: frozenset[str] = frozenset(
     }
     | {breathing_intro(pattern) for pattern in BREATHING_PATTERNS}
     | CUE_KEYS
+    | CHECKIN_KEYS
+    | FEELING_KEYS
+    | NEED_KEYS
 )
-"""Every key the code may ask for, including every intro and cue; every language file has all."""
+"""Every key the code may ask for, every intro, cue, feeling and need; every language has all."""

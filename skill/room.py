@@ -236,6 +236,12 @@ class Room:
     ) -> None:
         self._send(light_commands(light, level, site_id=site_id, purpose=purpose))
 
+    def need(self, site_id: str, need: str) -> None:
+        """Run the device command configured for a need (e.g. blanket: a lamp on low)."""
+        action = self._config.needs.get(need)
+        if action is not None:
+            self._publish(Outgoing(action.topic, action.payload.encode("utf-8")))
+
     # Whole site.
 
     def stop(self, site_id: str) -> None:

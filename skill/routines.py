@@ -1,4 +1,4 @@
-"""Routines as data: a named list of steps, validated when loaded."""
+"""Routines as data: named lists of steps, shipped in routines.yaml and extendable in config."""
 
 from __future__ import annotations
 
@@ -12,6 +12,21 @@ import yaml
 from skill.errors import DataFileError
 
 SHIPPED = "skill/routines.yaml"
+OFFERS = ("water", "warmth", "snack", "clean_up")
+"""Things a routine can offer; each is said with `routine.<offer>`."""
+CHECKINS = ("feeling", "need")
+"""Questions that listen; each is asked with `checkin.<what>`."""
+STEP_KINDS = (
+    "say",
+    "silence",
+    "breathe",
+    "offer",
+    "checkin",
+    "music",
+    "lights",
+    "journal",
+    "close",
+)
 
 
 @dataclass(frozen=True)
@@ -24,7 +39,7 @@ class SayStep:
 
 @dataclass(frozen=True)
 class SilenceStep:
-    """Quiet time."""
+    """Quiet time: a real step, not a gap."""
 
     seconds: float
     """How long, in seconds."""
@@ -32,15 +47,75 @@ class SilenceStep:
 
 @dataclass(frozen=True)
 class BreatheStep:
-    """A short guided breathing stretch inside the routine."""
+    """A guided breathing stretch inside the routine."""
 
     pattern: str
     """Pattern name."""
     minutes: float
     """Length in minutes."""
+    style: str | None = None
+    """Cue style for this stretch (None: the site's preference or config)."""
 
 
-Step = SayStep | SilenceStep | BreatheStep
+@dataclass(frozen=True)
+class OfferStep:
+    """Invite a bit of physical care (water, warmth, a snack, cleaning up)."""
+
+    offer: str
+    """One of OFFERS."""
+
+
+@dataclass(frozen=True)
+class CheckinStep:
+    """Ask a question and listen for the answer (once per routine)."""
+
+    question: str
+    """One of CHECKINS."""
+
+
+@dataclass(frozen=True)
+class MusicStep:
+    """Start or fade out the cool-down music."""
+
+    action: str
+    """`play` or `stop`."""
+
+
+@dataclass(frozen=True)
+class LightsStep:
+    """Dim the lights to the cool-down scene, or bring them back."""
+
+    action: str
+    """`scene` or `restore`."""
+
+
+@dataclass(frozen=True)
+class JournalStep:
+    """A reflective question to think about together; nothing is recorded."""
+
+    seconds: float
+    """Quiet time to think after the question."""
+
+
+@dataclass(frozen=True)
+class CloseStep:
+    """The gentle last line."""
+
+    key: str
+    """Response key."""
+
+
+Step = (
+    SayStep
+    | SilenceStep
+    | BreatheStep
+    | OfferStep
+    | CheckinStep
+    | MusicStep
+    | LightsStep
+    | JournalStep
+    | CloseStep
+)
 
 
 @dataclass(frozen=True)
@@ -55,14 +130,39 @@ class Routine:
     """What happens, in order."""
 
     def response_keys(self) -> frozenset[str]:
-        """Every response key the routine speaks."""
-        return frozenset(step.key for step in self.steps if isinstance(step, SayStep))
+        """Every response key the routine may speak."""
+        found: set[str] = set()
+        for step in self.steps:
+            if isinstance(step, SayStep | CloseStep):
+                found.add(step.key)
+            elif isinstance(step, OfferStep):
+                found.add(f"routine.{step.offer}")
+            elif isinstance(step, CheckinStep):
+                found.add(f"checkin.{step.question}")
+            elif isinstance(step, JournalStep):
+                found |= {"routine.journal_intro", "journal.prompt"}
+        return frozenset(found)
+
+    def planned_seconds(self) -> float:
+        """Silence, breathing and journal time (speech and answers come on top)."""
+        total = 0.0
+        for step in self.steps:
+            if isinstance(step, SilenceStep | JournalStep):
+                total += step.seconds
+            elif isinstance(step, BreatheStep):
+                total += step.minutes * 60
+        return total
 
 
 def load_routines(
-    text: str | None = None, *, source: str = SHIPPED, patterns: Collection[str] = ()
+    text: str | None = None,
+    *,
+    source: str = SHIPPED,
+    patterns: Collection[str] = (),
+    extra: Mapping[str, Any] | None = None,
+    extra_source: str = "config.yaml",
 ) -> dict[str, Routine]:
-    """Parse routines YAML (the shipped file by default); DataFileError names file and key."""
+    """The shipped routines, then those in config.yaml (`routines:`) added or replacing."""
     if text is None:
         text = resources.files("skill").joinpath("routines.yaml").read_text(encoding="utf-8")
     try:
@@ -71,7 +171,10 @@ def load_routines(
         raise DataFileError(source, "", f"not valid YAML: {err}") from err
     if not isinstance(raw, Mapping) or not raw:
         raise DataFileError(source, "", "expected a mapping of routine names to routines")
-    return {str(name): _routine(source, str(name), body, patterns) for name, body in raw.items()}
+    routines = {str(n): _routine(source, str(n), body, patterns) for n, body in raw.items()}
+    for name, body in (extra or {}).items():
+        routines[str(name)] = _routine(extra_source, f"routines.{name}", body, patterns)
+    return routines
 
 
 def _routine(source: str, name: str, body: Any, patterns: Collection[str]) -> Routine:
@@ -85,32 +188,58 @@ def _routine(source: str, name: str, body: Any, patterns: Collection[str]) -> Ro
     )
     if not steps:
         raise DataFileError(source, f"{name}.steps", "a routine needs at least one step")
-    return Routine(name=name, description=description, steps=steps)
+    return Routine(name=name.rsplit(".", 1)[-1], description=description, steps=steps)
+
+
+def _fail(source: str, key: str, problem: str) -> DataFileError:
+    return DataFileError(source, key, problem)
 
 
 def _step(source: str, key: str, item: Any, patterns: Collection[str]) -> Step:
     if not isinstance(item, Mapping) or len(item) != 1:
-        raise DataFileError(source, key, "expected one of: say, silence, breathe")
+        raise _fail(source, key, f"expected one of: {', '.join(STEP_KINDS)}")
     kind, value = next(iter(item.items()))
-    if kind == "say" and isinstance(value, str) and value:
-        return SayStep(value)
-    if kind == "silence" and isinstance(value, int | float) and 0 < value <= 3600:
+    if kind in ("say", "close") and isinstance(value, str) and value:
+        return SayStep(value) if kind == "say" else CloseStep(value)
+    if kind == "silence" and _seconds(value, 3600):
         return SilenceStep(float(value))
+    if kind == "offer" and value in OFFERS:
+        return OfferStep(value)
+    if kind == "checkin" and value in CHECKINS:
+        return CheckinStep(value)
+    if kind == "music" and value in ("play", "stop"):
+        return MusicStep(value)
+    if kind == "lights" and value in ("scene", "restore"):
+        return LightsStep(value)
+    if kind == "journal" and isinstance(value, Mapping) and _seconds(value.get("seconds"), 600):
+        return JournalStep(float(value["seconds"]))
     if kind == "breathe" and isinstance(value, Mapping):
-        pattern = value.get("pattern")
-        minutes = value.get("minutes", 1)
-        if patterns and pattern not in patterns:
-            raise DataFileError(
-                source,
-                f"{key}.breathe.pattern",
-                f"unknown pattern; choose one of: {', '.join(patterns)}",
-            )
-        if not isinstance(minutes, int | float) or not 0.25 <= minutes <= 30:
-            raise DataFileError(source, f"{key}.breathe.minutes", "expected 0.25 to 30 minutes")
-        return BreatheStep(str(pattern), float(minutes))
-    raise DataFileError(
+        return _breathe(source, key, value, patterns)
+    raise _fail(
         source,
         key,
-        "expected `say: <response key>`, `silence: <seconds, 0-3600>` or "
-        "`breathe: {pattern, minutes}`",
+        "expected `say: <key>`, `silence: <1-3600 s>`, `breathe: {pattern, minutes, style}`, "
+        f"`offer: {'|'.join(OFFERS)}`, `checkin: {'|'.join(CHECKINS)}`, `music: play|stop`, "
+        "`lights: scene|restore`, `journal: {seconds: <1-600>}` or `close: <key>`",
     )
+
+
+def _seconds(value: Any, high: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= high
+
+
+def _breathe(source: str, key: str, value: Mapping[str, Any], patterns: Collection[str]) -> Step:
+    pattern = value.get("pattern")
+    minutes = value.get("minutes", 1)
+    style = value.get("style")
+    if patterns and pattern not in patterns:
+        raise _fail(
+            source,
+            f"{key}.breathe.pattern",
+            f"unknown pattern; choose one of: {', '.join(patterns)}",
+        )
+    if not isinstance(minutes, int | float) or not 0.25 <= minutes <= 30:
+        raise _fail(source, f"{key}.breathe.minutes", "expected 0.25 to 30 minutes")
+    if style is not None and style not in ("voice", "chime", "both", "fewer-words"):
+        raise _fail(source, f"{key}.breathe.style", "expected voice, chime, both or fewer-words")
+    return BreatheStep(str(pattern), float(minutes), style)

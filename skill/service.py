@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rhasspyhermes.nlu import NluIntent
 
 from skill import handlers, keys
-from skill.activities import Activities, BreathingControl
+from skill.activities import Activities, BreathingControl, SiteHooks
+from skill.care import CareReply
 from skill.config import Config
+from skill.dialogue import SESSION_ENDED, SESSION_STARTED, Dialogues, parse_session_event
 from skill.handlers import (
     Action,
+    Care,
     Control,
     Say,
     StartBreathing,
@@ -36,10 +40,12 @@ from skill.hermes import (
     parse_say_finished,
 )
 from skill.homeassistant import Activity, parse_command
+from skill.memory import Memory
 from skill.mqtt import Incoming
 from skill.output import Output
 from skill.responses import ResponseBook
 from skill.room import Room
+from skill.routine_run import RoutineControl
 from skill.status import StatusBoard
 
 log = logging.getLogger(__name__)
@@ -82,6 +88,8 @@ class Site:
     """Its kind, for logs and state."""
     breathing: BreathingControl | None = None
     """Controls of the breathing session, while one runs."""
+    routine: RoutineControl | None = None
+    """Controls of the routine, while one runs."""
     extras: set[asyncio.Task[None]] = field(default_factory=set)
     """Short replies being spoken on this site (stopped by "stop" too)."""
 
@@ -98,6 +106,8 @@ class Skill:
         activities: Activities,
         room: Room,
         status: StatusBoard,
+        dialogues: Dialogues,
+        memory: Memory,
         publish: Callable[[Outgoing], None],
     ) -> None:
         self.config = config
@@ -106,6 +116,8 @@ class Skill:
         self._activities = activities
         self._room = room
         self._status = status
+        self._dialogues = dialogues
+        self._memory = memory
         self._publish = publish
         self._sites: dict[str, Site] = {}
         self.problems = ProblemLog()
@@ -114,7 +126,14 @@ class Skill:
     def subscriptions(self) -> list[str]:
         """Topics the skill listens on."""
         topics = [intent_topic(name) for name in handlers.INTENTS]
-        return [*topics, PLAY_FINISHED_ALL_SITES, SAY_FINISHED_TOPIC, *self._status.subscriptions()]
+        return [
+            *topics,
+            PLAY_FINISHED_ALL_SITES,
+            SAY_FINISHED_TOPIC,
+            SESSION_STARTED,
+            SESSION_ENDED,
+            *self._status.subscriptions(),
+        ]
 
     def site(self, site_id: str) -> Site:
         """The state of one site."""
@@ -146,6 +165,10 @@ class Skill:
                 self._on_intent(parse_intent(message.topic, message.payload))
             elif message.topic == SAY_FINISHED_TOPIC:
                 self._output.finished(parse_say_finished(message.payload))
+            elif message.topic == SESSION_STARTED:
+                self._dialogues.session_started(parse_session_event(message.payload))
+            elif message.topic == SESSION_ENDED:
+                self._dialogues.session_ended(parse_session_event(message.payload))
             elif message.topic.endswith("/playFinished"):
                 self._output.finished(parse_play_finished(message.payload))
             elif self._status.is_birth(message.topic):
@@ -184,7 +207,10 @@ class Skill:
         if intent.session_id:
             # Answer at once: the dialogue manager's 30 s time-out must never be hit.
             self._publish(end_session(intent.session_id))
-        actions = handlers.decide(intent, self.config, self._activities.pattern_names)
+        if name != handlers.STOP and self._dialogues.answer(intent):
+            return  # the routine that asked takes it from here
+        prefs = self._memory.preferences(site_id)
+        actions = handlers.decide(intent, self.config, self._activities.pattern_names, prefs)
         for action in actions:
             self._apply(site_id, action)
 
@@ -195,8 +221,7 @@ class Skill:
             self.halt(site_id)
             self._spawn(site_id, self.say(site_id, Say(keys.STOP_DONE)))
         elif isinstance(action, StartRoutine):
-            routine = self._activities.routine(site_id, action.name)
-            self._start(site_id, "routine", routine, detail=action.name)
+            self._start_routine(site_id, action)
         elif isinstance(action, StartBreathing):
             control = self._activities.breathing_control(action)
             session = self._activities.breathing(site_id, control, action.notices)
@@ -206,8 +231,85 @@ class Skill:
             self._start(site_id, "cooldown", cooldown, detail=action.playlist)
         elif isinstance(action, Control):
             self._spawn(site_id, self._control(site_id, action))
+        elif isinstance(action, Care):
+            self._care(site_id, action.reply)
         elif isinstance(action, Say):
-            self._spawn(site_id, self.say(site_id, action))
+            self.reply(site_id, [action])
+        else:
+            self.reply(site_id, self._memory.act(site_id, action))
+
+    def reply(self, site_id: str, lines: Sequence[Say]) -> None:
+        """Say short lines without talking over anything: in a routine's or a session's gap."""
+        if not lines:
+            return
+        text = " ".join(self._responses.pick(line.key, **dict(line.values)) for line in lines)
+        state = self.site(site_id)
+        if state.breathing is not None and not state.breathing.plan.paused:
+            state.breathing.tell(text)
+        elif state.routine is not None:
+            state.routine.tell(text)
+        else:
+            self._spawn(site_id, self._output.say(site_id, text))
+
+    def _care(self, site_id: str, reply: CareReply, routine: RoutineControl | None = None) -> None:
+        """Apply a feeling or need: stop, slow down, go quiet, run the need's device action."""
+        state = self.site(site_id)
+        if reply.stop:
+            self.halt(site_id)  # someone may be hurt: everything stops, then one plain line
+        routine = routine or state.routine
+        if reply.slow_down and routine is not None:
+            routine.slow = True
+        if reply.quiet:
+            if routine is not None:
+                routine.quiet = True
+            if state.breathing is not None:
+                state.breathing.quiet = True
+        if reply.need:
+            self._room.need(site_id, reply.need)
+        if reply.key:
+            self.reply(site_id, [Say(reply.key)])
+
+    async def _answer(self, intent: NluIntent, control: RoutineControl) -> None:
+        """A check-in was answered: reply now, in the routine's own turn."""
+        site_id = intent.site_id
+        prefs = self._memory.preferences(site_id)
+        for action in handlers.decide(intent, self.config, self._activities.pattern_names, prefs):
+            if isinstance(action, Care) and action.reply.stop:
+                self._care(site_id, action.reply)  # stops this routine too; the line still comes
+                return
+            if isinstance(action, Care):
+                self._care(site_id, dataclasses.replace(action.reply, key=None), control)
+                if action.reply.key:
+                    await self.say(site_id, Say(action.reply.key))
+            elif isinstance(action, Say):
+                await self.say(site_id, action)
+
+    async def deliver_followup(self, site_id: str, kind: str) -> None:
+        """A check-in people asked for earlier: a soft chime, one question, listening."""
+        if not self.config.site_allowed(site_id):
+            return
+        task = self._spawn(site_id, self._followup(site_id, kind))
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def _followup(self, site_id: str, kind: str) -> None:
+        await self._activities.chime(site_id, "soft")
+        key = keys.CHECKIN_MORNING if kind == "morning" else keys.CHECKIN_EVENING
+        answer = await self._activities.ask(site_id, key)
+        if answer is not None:
+            await self._answer(answer, RoutineControl())
+
+    def _start_routine(self, site_id: str, action: StartRoutine) -> None:
+        control = RoutineControl(quiet=action.quiet)
+        state = self.site(site_id)
+
+        def breathing(session: BreathingControl | None) -> None:
+            state.breathing = session
+
+        hooks = SiteHooks(answer=self._answer, breathing=breathing)
+        work = self._activities.routine(site_id, action, control, hooks)
+        self._start(site_id, "routine", work, detail=action.name)
+        state.routine = control
 
     def _start(
         self,
@@ -238,6 +340,7 @@ class Skill:
                 work.close()  # never started when stopped at once: no "never awaited"
                 if state.task is asyncio.current_task():
                     state.breathing = None
+                    state.routine = None
                     if not self._room.music_playing(site_id):
                         self._status.set(site_id, "idle")
                     elif kind != "cooldown":
@@ -245,6 +348,7 @@ class Skill:
 
         state.kind = kind
         state.breathing = control
+        state.routine = None
         self._status.set(site_id, kind, detail=detail)
         state.task = asyncio.get_running_loop().create_task(run(), name=f"{kind}:{site_id}")
         log.info("Started %s on site %s", kind, site_id)
@@ -253,6 +357,7 @@ class Skill:
         """Stop everything on a site at once: activity, replies, and music this skill started."""
         state = self.site(site_id)
         task, state.task, state.breathing, state.kind = state.task, None, None, ""
+        state.routine = None
         if task is not None:
             task.cancel()
         for extra in list(state.extras):
@@ -291,12 +396,13 @@ class Skill:
         else:
             await self._output.say(site_id, text)
 
-    def _spawn(self, site_id: str, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, site_id: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         extras = self.site(site_id).extras
         extras.add(task)
         task.add_done_callback(extras.discard)
         task.add_done_callback(_log_failure)
+        return task
 
     async def close(self) -> None:
         """Stop every site (without speaking) and wait until everything has ended."""
