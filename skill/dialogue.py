@@ -106,7 +106,8 @@ class Dialogues:
             return None
         finally:
             pending = self._pending.pop(token, None)
-            if pending is not None and pending.session_id and not answer.done():
+            unanswered = not answer.done() or answer.cancelled()
+            if pending is not None and pending.session_id and unanswered:
                 # Stopped or timed out while the session is still open: close it.
                 self._publish(end_session(pending.session_id))
 
