@@ -121,6 +121,5 @@ class Memory:
 
 def _spoken(value: str) -> str:
     """A stored value as the voice says it."""
-    return {"478": "four seven eight", "fewer-words": "fewer words", "chime": "chimes"}.get(
-        value, value
-    )
+    spoken = {"478": "four seven eight", "fewer-words": "fewer words", "chime": "chimes"}
+    return (spoken | {"both": "voice and chimes"}).get(value, value)

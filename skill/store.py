@@ -347,7 +347,9 @@ def _private_folder(folder: Path, path: Path) -> None:
             new.chmod(0o700)  # mkdir's mode is filtered by the umask
         info = folder.stat()
         if not stat.S_ISDIR(info.st_mode):
-            raise StoreError(path, f"{folder} is not a folder; set data_dir to a folder")
+            raise StoreError(
+                path, f"{folder} is not a folder; move it away or set data_dir to another folder"
+            )
         if stat.S_IMODE(info.st_mode) & 0o077:
             if info.st_mode & stat.S_ISVTX or info.st_uid != os.geteuid():
                 raise StoreError(

@@ -22,12 +22,64 @@ ROOT = Path(__file__).resolve().parent.parent
 RESPONSES_DIR = ROOT / "responses"
 RESPONSE_FILES = sorted(RESPONSES_DIR.glob("*.yaml"))
 
-ALLOWED_PLACEHOLDERS = frozenset({"minutes", "rounds", "name", "playlist"})
+ALLOWED_PLACEHOLDERS = frozenset(
+    {"minutes", "rounds", "name", "names", "playlist", "routine", "pattern", "style"}
+)
 MAX_SENTENCE_WORDS = 14
 MAX_CUE_WORDS = 3
 MAX_STOP_WORDS = 4
+MAX_VARIANTS = 5
+MAX_HURT_SENTENCES = 2
 
-# Each entry: (why it is banned, regex). Matched case-insensitively on word boundaries.
+# Keys allowed more variants than MAX_VARIANTS: (fewest, most).
+VARIANT_RANGES: dict[str, tuple[int, int]] = {
+    keys.AFFIRM: (6, 10),
+    keys.JOURNAL_PROMPT: (6, 8),
+}
+
+# Keys that must stay very short: at most this many words in every variant.
+SHORT_KEYS: dict[str, int] = {
+    keys.NOTNOW_ACK: 2,
+    keys.ROUTINE_QUIET_OPENING: 8,
+    keys.ROUTINE_QUIET_CLOSE: 8,
+}
+
+# Questions: each variant ends with its question mark (check-ins are answered aloud).
+QUESTION_KEYS = keys.CHECKIN_KEYS | {keys.JOURNAL_PROMPT}
+
+# Replies: nothing listens after them, so they never ask anything.
+REPLY_KEYS = (
+    keys.FEELING_KEYS
+    | keys.NEED_KEYS
+    | {
+        keys.QUIET_ACK,
+        keys.NOTNOW_ACK,
+        keys.AFFIRM,
+        keys.ROUTINE_SLOW_DOWN,
+        keys.PREFER_SAVED,
+        keys.PREFER_NAME_SAVED,
+        keys.RECALL_NONE,
+        keys.RECALL_INTRO,
+        keys.RECALL_ROUTINE,
+        keys.RECALL_PATTERN,
+        keys.RECALL_STYLE,
+        keys.RECALL_QUIET,
+        keys.RECALL_PLAYLIST,
+        keys.RECALL_NAMES,
+        keys.RECALL_OUTRO,
+        keys.FORGET_DONE,
+        keys.FOLLOWUP_MORNING,
+        keys.FOLLOWUP_TONIGHT,
+        keys.FOLLOWUP_CANCELLED,
+        keys.FOLLOWUP_NONE,
+    }
+)
+
+# The phrase the voice tells people to say to erase what it remembers.
+FORGET_PHRASE = "forget our settings"
+
+# Each entry: (why it is banned, regex). Matched case-insensitively on word boundaries,
+# after curly apostrophes are made straight.
 BANNED: tuple[tuple[str, str], ...] = (
     (
         "gendered word",
@@ -35,15 +87,52 @@ BANNED: tuple[tuple[str, str], ...] = (
         r"|man|woman|men|women|boy|girl)\b",
     ),
     ("assumes how many people", r"\b(?:both|you two|two of you|your partners?)\b"),
-    ("assumes what happened", r"\b(?:sex\w*|orgasm\w*|made love)\b"),
-    ("medical claim", r"\b(?:heal\w*|cur(?:e|es|ed|ing)|treat\w*|therap\w*|diagnos\w*)\b"),
+    (
+        "assumes the relationship",
+        r"\b(?:couples?|lovers?|spouses?|married|sweetheart|darling|honey|babe|baby)\b",
+    ),
+    (
+        "assumes bodies",
+        r"\b(?:breasts?|nipples?|penis\w*|vagina\w*|vulva\w*|genital\w*|testic\w*|clit\w*)\b",
+    ),
+    (
+        "assumes what happened",
+        r"\b(?:sex\w*|orgasm\w*|made love|intercourse|climax\w*|penetrat\w*|foreplay)\b",
+    ),
+    (
+        "medical claim",
+        r"\b(?:heal\w*|cur(?:e|es|ed|ing)|treat\w*|therap\w*|diagnos\w*|medic\w*|remed\w*"
+        r"|symptom\w*|swell\w*|inflam\w*|prevent\w*|pain relief)\b",
+    ),
+    (
+        "clinical label",
+        r"\b(?:dysphori\w*|depress\w*|trauma\w*|disorder\w*|panic attacks?|ptsd)\b",
+    ),
+    (
+        "reassurance it cannot know",
+        r"\b(?:you're safe|you are safe|you're fine|you are fine|everything's fine"
+        r"|everything is fine|nothing's wrong|nothing is wrong|(?:it's|that's|perfectly"
+        r"|completely) normal)\b",
+    ),
+    (
+        "probing question",
+        r"\b(?:why|what happened|what's wrong|what is wrong|what went wrong"
+        r"|tell me (?:more|about))\b",
+    ),
+    (
+        "promises to fetch (the speaker cannot)",
+        r"\b(?:i'll|i will|let me) (?:get|bring|fetch|grab|hand|pass|pour|make) "
+        r"(?:you|it|that|this|one|some)\b|\bhere(?:'s| is) your\b",
+    ),
     (
         "pressure",
         r"\b(?:you must|must|you should|should|you need to|have to|has to|got to|make sure)\b",
     ),
     (
         "evaluative question",
-        r"\b(?:wasn't that|wasn't it|didn't you|did you enjoy|how was it|was it good)\b",
+        r"\b(?:wasn't (?:that|it)|didn't you|did (?:you|it|that) (?:enjoy|like|feel good|go well)"
+        r"|how was (?:it|that)|how did (?:it|that|i|we) (?:go|do)"
+        r"|was (?:it|that) (?:good|okay|ok|nice|great|fun)|on a scale)\b",
     ),
 )
 
@@ -66,6 +155,7 @@ def book_of(tmp_path: Path, text: str, seed: int = 7) -> ResponseBook:
 def banned_hits(text: str) -> list[str]:
     """The reasons a line breaks the banned-phrasing list, with the words that matched."""
     hits = []
+    text = text.replace("\u2019", "'")
     for reason, pattern in BANNED:
         for match in re.finditer(pattern, text, flags=re.IGNORECASE):
             hits.append(f"{reason}: {match.group(0)!r}")
@@ -279,6 +369,13 @@ def test_key_helpers_build_known_keys() -> None:
         assert keys.cue(phase) in keys.ALL_KEYS
     assert keys.CUE_KEYS <= keys.ALL_KEYS
     assert set(keys.PLACEHOLDERS) <= keys.ALL_KEYS
+    assert keys.feeling("not_okay") == keys.FEELING_NOT_OKAY == "feeling.not_okay"
+    assert keys.feeling("hurt") == keys.FEELING_HURT
+    assert keys.need("cold_pack") == keys.NEED_COLD_PACK == "need.cold_pack"
+    assert keys.need("quiet") == keys.NEED_QUIET
+    assert {keys.feeling(name) for name in keys.FEELINGS} == keys.FEELING_KEYS
+    assert {keys.need(name) for name in keys.NEEDS} == keys.NEED_KEYS
+    assert keys.CHECKIN_KEYS | keys.FEELING_KEYS | keys.NEED_KEYS <= keys.ALL_KEYS
 
 
 def test_key_helpers_name_allowed_values() -> None:
@@ -286,6 +383,10 @@ def test_key_helpers_name_allowed_values() -> None:
         keys.breathing_intro("boxx")
     with pytest.raises(ValueError, match=r"'top_up'; choose one of: inhale, top-up"):
         keys.cue("top_up")
+    with pytest.raises(ValueError, match=r"'not okay'; choose one of: good, okay, .*hurt"):
+        keys.feeling("not okay")
+    with pytest.raises(ValueError, match=r"'ice'; choose one of: water, .*cold_pack, .*cuddle"):
+        keys.need("ice")
 
 
 def test_every_public_key_constant_is_in_all_keys() -> None:
@@ -308,6 +409,41 @@ def test_banned_list_matches_words_not_parts_of_words() -> None:
     assert banned_hits("This heals.")
     assert banned_hits("Good for both of you.")
     assert not banned_hits("Here, there, other, the, these, secure, manner, ashes, curled.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Why do you feel that way?",
+        "What happened?",
+        "Tell me more.",
+        "I'll get you some water.",
+        "Let me bring that.",
+        "Here's your blanket.",
+        "You're safe now.",
+        "That\u2019s normal.",
+        "Maybe it's postcoital dysphoria.",
+        "Hold your lover close.",
+        "Rest your chest, breasts, whatever.",
+        "Did that feel good?",
+        "How was that?",
+        "Was it okay?",
+        "How did we do?",
+        "This reduces swelling.",
+        "A simple remedy.",
+    ],
+)
+def test_banned_list_catches_new_risks(text: str) -> None:
+    assert banned_hits(text)
+
+
+def test_banned_list_allows_ordinary_care_words() -> None:
+    ordinary = (
+        "I'll bring in some gentle music. Breathe normally. Somewhat, anyhow. "
+        "Getting help is okay. Everything else continues gently. A shower, a towel. "
+        "Something cool can feel gentler on skin. Whatever comes up is welcome here."
+    )
+    assert not banned_hits(ordinary)
 
 
 def test_there_is_at_least_one_language_file() -> None:
@@ -370,6 +506,63 @@ def test_stop_confirmation_is_one_to_four_words(shipped: ResponseBook) -> None:
         assert 1 <= word_count(variant) <= MAX_STOP_WORDS, variant
 
 
+def test_variant_counts_stay_in_range(shipped: ResponseBook) -> None:
+    wrong = []
+    for key in sorted(shipped.keys() - keys.CUE_KEYS):
+        fewest, most = VARIANT_RANGES.get(key, (3, MAX_VARIANTS))
+        count = len(shipped.variants(key))
+        if not fewest <= count <= most:
+            wrong.append(f"{key}: {count} variants, expected {fewest} to {most}")
+    assert wrong == []
+
+
+def test_short_keys_stay_short(shipped: ResponseBook) -> None:
+    wrong = [
+        f"{key}: {variant!r} ({word_count(variant)} words, at most {most})"
+        for key, most in sorted(SHORT_KEYS.items())
+        for variant in shipped.variants(key)
+        if not 1 <= word_count(variant) <= most
+    ]
+    assert wrong == []
+
+
+def test_questions_end_with_their_question(shipped: ResponseBook) -> None:
+    wrong = [
+        f"{key}: {variant!r}"
+        for key in sorted(QUESTION_KEYS)
+        for variant in shipped.variants(key)
+        if not variant.rstrip().endswith("?")
+    ]
+    assert wrong == []
+
+
+def test_replies_never_ask_anything(shipped: ResponseBook) -> None:
+    asking = [
+        f"{key}: {variant!r}"
+        for key in sorted(REPLY_KEYS)
+        for variant in shipped.variants(key)
+        if "?" in variant
+    ]
+    assert asking == []
+
+
+def test_hurt_reply_says_stopping_and_help_are_okay_briefly(shipped: ResponseBook) -> None:
+    for variant in shipped.variants(keys.FEELING_HURT):
+        assert re.search(r"\bstop", variant, flags=re.IGNORECASE), variant
+        assert re.search(r"\bhelp\b", variant, flags=re.IGNORECASE), variant
+        assert len(sentences(variant)) <= MAX_HURT_SENTENCES, variant
+
+
+def test_not_okay_reply_always_offers_stopping(shipped: ResponseBook) -> None:
+    for variant in shipped.variants(keys.FEELING_NOT_OKAY):
+        assert re.search(r"\bstop", variant, flags=re.IGNORECASE), variant
+
+
+def test_recall_outro_names_the_forget_phrase(shipped: ResponseBook) -> None:
+    for variant in shipped.variants(keys.RECALL_OUTRO):
+        assert FORGET_PHRASE in variant.lower(), variant
+
+
 def test_no_banned_phrasing(shipped: ResponseBook) -> None:
     found = [
         f"{key}: {variant!r}: {hit}"
@@ -402,7 +595,16 @@ def test_numbers_are_spelled_out(shipped: ResponseBook) -> None:
 
 
 def test_every_line_renders(shipped: ResponseBook) -> None:
-    values = {"minutes": 5, "rounds": 4, "name": "Sam", "playlist": "Evening"}
+    values = {
+        "minutes": 5,
+        "rounds": 4,
+        "name": "Sam",
+        "names": "Sam and Alex",
+        "playlist": "Evening",
+        "routine": "short",
+        "pattern": "calm",
+        "style": "fewer words",
+    }
     for key in keys.ALL_KEYS:
         for _ in range(len(shipped.variants(key))):
             text = shipped.pick(key, **values)
