@@ -148,6 +148,8 @@ class Config:
     """Cool-down music settings."""
     safewords: tuple[str, ...] = ("red",)
     """Words that act exactly like "stop", everywhere."""
+    names: tuple[str, ...] = ()
+    """Names people may ask the voice to use (recognized from this list only)."""
     data_dir: Path = field(default_factory=lambda: default_data_dir())  # noqa: PLW0108 (defined below)
     """Private folder for the audio cache (0700)."""
     log_level: str = "INFO"
@@ -229,6 +231,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         "log_level",
         "homeassistant",
         "timezone",
+        "names",
         "followup",
         "needs",
         "routines",
@@ -261,6 +264,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         devices=devices,
         cooldown=cooldown,
         safewords=_safewords(reader, raw),
+        names=_names(reader, raw),
         data_dir=(base / Path(data_dir).expanduser()).resolve() if data_dir else default_data_dir(),
         log_level=reader.choice(raw, "log_level", "INFO", LOG_LEVELS),
         homeassistant=_homeassistant(reader, raw),
@@ -332,6 +336,15 @@ def _homeassistant(reader: Reader, raw: Mapping[str, Any]) -> HaSettings:
     if problem is not None:
         reader.fail(f"homeassistant.{problem[0]}", problem[1])
     return settings
+
+
+def _names(reader: Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
+    names = reader.strings(raw, "names", ())
+    _speakable(reader, "names", names)
+    for index, name in enumerate(names):
+        if len(name) > 40:
+            reader.fail(f"names[{index}]", "expected a name of at most 40 characters")
+    return names
 
 
 def _safewords(reader: Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
