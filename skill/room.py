@@ -112,7 +112,7 @@ class Room:
         music = _Music(player=player, target=cooldown.volume, level=QUIET_START)
         room.music = music
         self._set_volume(site_id, music, QUIET_START)
-        self._player(site_id, player, "play", playlist=playlist)
+        self._player(site_id, player, "play", playlist=playlist, volume=QUIET_START)
         music.fade = self._spawn(self._fade(site_id, music, cooldown.volume, cooldown.fade_in))
         log.info("Cool-down music on site %s (fading in over %.0f s)", site_id, cooldown.fade_in)
         return True
@@ -126,6 +126,11 @@ class Room:
         music.stopping = True
         if music.fade is not None:
             music.fade.cancel()
+        if room.unduck is not None:
+            room.unduck.cancel()
+            room.unduck = None
+        # Fade out from what is heard now: never louder on the way out.
+        music.level, music.ducked = max(QUIET_START, music.heard), 0
         seconds = self._config.cooldown.fade_out if fade else 0.0
         music.fade = self._spawn(self._fade(site_id, music, 0, seconds, then_stop=True))
 
@@ -142,11 +147,10 @@ class Room:
                 level = round(start_level + (target - start_level) * step / steps)
                 self._set_volume(site_id, music, level)
         finally:
-            if then_stop:
+            room = self._site(site_id)
+            if then_stop and room.music is music:  # not when new music replaced it meanwhile
                 self._player(site_id, music.player, "stop")
-                room = self._site(site_id)
-                if room.music is music:
-                    room.music = None
+                room.music = None
 
     def _set_volume(self, site_id: str, music: _Music, level: int) -> None:
         music.level = level
