@@ -337,7 +337,6 @@ class Skill:
                 log.exception("The %s activity failed on site %s", kind, site_id)
                 await self.say(site_id, Say(keys.ERROR_GENERIC))
             finally:
-                work.close()  # never started when stopped at once: no "never awaited"
                 if state.task is asyncio.current_task():
                     state.breathing = None
                     state.routine = None
@@ -351,6 +350,8 @@ class Skill:
         state.routine = None
         self._status.set(site_id, kind, detail=detail)
         state.task = asyncio.get_running_loop().create_task(run(), name=f"{kind}:{site_id}")
+        # Stopped before it ever ran: close the unstarted work (no "never awaited").
+        state.task.add_done_callback(lambda _task: work.close())
         log.info("Started %s on site %s", kind, site_id)
 
     def halt(self, site_id: str, *, music: bool = True) -> None:

@@ -1,0 +1,170 @@
+"""Hostile and malformed input on every subscribed topic: no crash, nothing published to a
+topic built from unvalidated input, memory bounded, each kind of problem counted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skill.activities import Activities, load_assets
+from skill.app import project_dir
+from skill.clock import Clock
+from skill.config import parse_config
+from skill.dialogue import Dialogues
+from skill.hermes import Outgoing
+from skill.memory import Memory
+from skill.mqtt import Incoming
+from skill.output import Output
+from skill.room import Room
+from skill.service import Skill
+from skill.status import StatusBoard
+
+CONFIG = parse_config(
+    {
+        "sites": ["bedroom"],
+        "voice": {"engine": "hermes"},
+        "devices": [{"name": "p", "play": {"topic": "p/set", "payload": '{"p": "{playlist}"}'}}],
+    }
+)
+ASSETS = load_assets(CONFIG, project_dir())
+SAFE_TOPIC = re.compile(
+    r"^(hermes/(tts/say|dialogueManager/(endSession|startSession))"
+    r"|hermes/audioServer/bedroom/playBytes/[0-9a-f-]{36}"
+    r"|aftercare/bedroom/(state|command)|p/set|homeassistant/.+)$"
+)
+TOPICS = [
+    "hermes/intent/AftercareStart",
+    "hermes/intent/AftercareBreathe",
+    "hermes/intent/AftercareStop",
+    "hermes/intent/AftercareFeeling",
+    "hermes/intent/AftercarePrefer",
+    "hermes/audioServer/bedroom/playFinished",
+    "hermes/tts/sayFinished",
+    "hermes/dialogueManager/sessionStarted",
+    "hermes/dialogueManager/sessionEnded",
+    "aftercare/bedroom/command",
+    "aftercare/+/command",
+    "homeassistant/status",
+]
+
+
+def make_skill(sent: list[Outgoing]) -> Skill:
+    clock = Clock(0.001)
+    room = Room(CONFIG, sent.append, clock)
+    output = Output(sent.append, None, engine="hermes", time_scale=0.001)
+    status = StatusBoard(CONFIG, sent.append)
+    dialogues = Dialogues(sent.append)
+    activities = Activities(
+        CONFIG, ASSETS, output=output, clock=clock, room=room, status=status, dialogues=dialogues
+    )
+    memory = Memory(None, tz=UTC, morning=CONFIG.morning, evening=CONFIG.evening)
+    return Skill(
+        CONFIG,
+        responses=ASSETS.responses,
+        output=output,
+        activities=activities,
+        room=room,
+        status=status,
+        dialogues=dialogues,
+        memory=memory,
+        publish=sent.append,
+    )
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**12), max_value=10**12)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=80),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+site_ids = st.sampled_from(["bedroom", "kitchen", "a/b", "+", "#", "x" * 200, "", "bed room"])
+
+
+@st.composite
+def intent_like(draw: st.DrawFn) -> bytes:
+    name = draw(st.sampled_from(["AftercareStart", "AftercareBreathe", "AftercareStop", "Nope"]))
+    slots = draw(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "slotName": st.sampled_from(["minutes", "rounds", "pattern", "playlist", "x"]),
+                    "value": st.fixed_dictionaries({"value": json_values}),
+                }
+            ),
+            max_size=3,
+        )
+    )
+    body: dict[str, Any] = {
+        "input": draw(st.text(max_size=40)),
+        "intent": {"intentName": name, "confidenceScore": draw(json_values)},
+        "siteId": draw(site_ids),
+        "sessionId": draw(st.one_of(st.none(), st.text(max_size=20), st.integers())),
+        "slots": slots,
+    }
+    return json.dumps(body, allow_nan=True).encode()
+
+
+payloads = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(lambda v: json.dumps(v, allow_nan=True).encode()),
+    intent_like(),
+    st.just(b"{" + b" " * 70_000 + b"}"),
+    st.sampled_from([b"start_breathing", b"stop", b"online", b"\xff\xfe", b""]),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(messages=st.lists(st.tuples(st.sampled_from(TOPICS), payloads, st.booleans()), max_size=8))
+def test_no_input_crashes_or_builds_a_topic(messages: list[tuple[str, bytes, bool]]) -> None:
+    async def run() -> list[Outgoing]:
+        sent: list[Outgoing] = []
+        skill = make_skill(sent)
+        for topic, payload, retain in messages:
+            skill.on_message(Incoming(topic, payload, retain))
+        await asyncio.sleep(0.01)
+        await skill.close()
+        return sent
+
+    sent = asyncio.run(run())
+    for message in sent:
+        assert SAFE_TOPIC.match(message.topic), message.topic
+
+
+def test_each_problem_kind_is_counted_and_the_skill_keeps_serving(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def run() -> tuple[Skill, list[Outgoing]]:
+        sent: list[Outgoing] = []
+        skill = make_skill(sent)
+        for _ in range(50):
+            skill.on_message(Incoming("hermes/intent/AftercareStop", b"not json", False))
+        skill.on_message(Incoming("hermes/intent/AftercareStop", b'{"intent": 1}', False))
+        good = {
+            "input": "stop",
+            "intent": {"intentName": "AftercareStop", "confidenceScore": 1},
+            "siteId": "bedroom",
+            "sessionId": "s1",
+        }
+        skill.on_message(Incoming("hermes/intent/AftercareStop", json.dumps(good).encode(), False))
+        await asyncio.sleep(0.01)
+        await skill.close()
+        return skill, sent
+
+    skill, sent = asyncio.run(run())
+    assert skill.problems.count("not_json") == 50
+    assert skill.problems.count("no_intent_name") == 1
+    assert any(m.topic == "hermes/dialogueManager/endSession" for m in sent)
+    warnings = [r for r in caplog.records if "malformed" in r.getMessage()]
+    assert len(warnings) == 2  # once per kind, not once per message
