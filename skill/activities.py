@@ -51,7 +51,7 @@ REPLY_PATIENCE = 3
 """After this many phases too short for a reply, it is said anyway."""
 _QUIET_CHIMES: dict[str, ChimeKind] = {"inhale": "inhale", "top-up": "soft", "exhale": "exhale"}
 STALE_AFTER = 0.5
-"""A phase cue this late (plan seconds) is dropped instead of played out of step."""
+"""A phase cue this late (real seconds) is dropped instead of played out of step."""
 PACE_FACTORS = tuple(PACE_STEPS.values())
 
 
@@ -344,7 +344,7 @@ class Activities:
                 if await self._clock.sleep_until(deadline, control.wake):
                     continue
                 last = cue.offset
-                if control.now() - cue.offset > STALE_AFTER and cue.kind == "phase":
+                if self._clock.now() - deadline > STALE_AFTER and cue.kind == "phase":
                     continue  # e.g. the broker was away: drop it, never bunch cues up
                 self._emit(site_id, cue, notes, quiet=control.quiet)
                 if control.replies and cue.kind == "phase" and not control.quiet:

@@ -48,5 +48,6 @@ class Clock:
         if delay <= 0:
             return False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), delay)
+            async with asyncio.timeout(delay):  # never wait_for: it can swallow a cancel
+                await wake.wait()
         return wake.is_set()

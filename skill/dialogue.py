@@ -100,7 +100,8 @@ class Dialogues:
         )
         self._publish(Outgoing(start.topic(), str(start.payload()).encode("utf-8")))
         try:
-            return await asyncio.wait_for(answer, seconds)
+            async with asyncio.timeout(seconds):  # never wait_for: it can swallow a "stop"
+                return await asyncio.shield(answer)
         except TimeoutError:
             log.info("No answer to a check-in on site %s; going on quietly", site_id)
             return None

@@ -183,7 +183,10 @@ class Output:
 
     async def _wait(self, request_id: str, future: asyncio.Future[None], seconds: float) -> None:
         try:
-            await asyncio.wait_for(future, seconds)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # (a "stop") when the future completes in the same loop turn.
+            async with asyncio.timeout(seconds):
+                await future
         except TimeoutError:
             log.debug("No playFinished for %s; going on", request_id)
         finally:

@@ -92,6 +92,8 @@ class Site:
     """Controls of the routine, while one runs."""
     extras: set[asyncio.Task[None]] = field(default_factory=set)
     """Short replies being spoken on this site (stopped by "stop" too)."""
+    stopping: set[asyncio.Task[None]] = field(default_factory=set)
+    """Activities told to stop that have not ended yet."""
 
 
 class Skill:
@@ -148,7 +150,8 @@ class Skill:
         """Wait until nothing runs on a site (its activity and replies have ended)."""
         state = self.site(site_id)
         while True:
-            pending = [t for t in (state.task, *state.extras) if t is not None and not t.done()]
+            tasks = (state.task, *state.extras, *state.stopping)
+            pending = [t for t in tasks if t is not None and not t.done()]
             if not pending:
                 return
             await asyncio.wait(pending)
@@ -359,10 +362,11 @@ class Skill:
         state = self.site(site_id)
         task, state.task, state.breathing, state.kind = state.task, None, None, ""
         state.routine = None
-        if task is not None:
-            task.cancel()
-        for extra in list(state.extras):
-            extra.cancel()
+        if task is not None and not task.done():
+            state.stopping.add(task)  # kept until it has really ended: a later stop cancels again
+            task.add_done_callback(state.stopping.discard)
+        for pending in [*state.stopping, *state.extras]:
+            pending.cancel()
         if music:
             self._room.stop(site_id)
             self._status.set(site_id, "idle")
@@ -409,7 +413,7 @@ class Skill:
         """Stop every site (without speaking) and wait until everything has ended."""
         pending: list[asyncio.Task[None]] = []
         for site_id, state in self._sites.items():
-            pending.extend(t for t in (state.task, *state.extras) if t is not None)
+            pending.extend(t for t in (state.task, *state.extras, *state.stopping) if t)
             self.halt(site_id, music=False)  # a restart of the service leaves the music be
         await asyncio.gather(*pending, return_exceptions=True)
 
