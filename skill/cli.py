@@ -53,6 +53,7 @@ def _recognizer(config: Config) -> Any:
         language=config.language,
         playlists=(config.cooldown.playlist, *config.cooldown.playlists),
         safewords=config.safewords,
+        names=config.names,
     )
 
 

@@ -86,6 +86,7 @@ async def _demo(
         language=config.language,
         playlists=(config.cooldown.playlist, *config.cooldown.playlists),
         safewords=config.safewords,
+        names=config.names,
     )
     print("Starting Aftercare (embedded broker, Piper voice)...", flush=True)
     async with Runtime(config, time_scale=time_scale, listener=transcript.spoken) as runtime:

@@ -32,6 +32,9 @@ STOP_INTENT = "AftercareStop"
 PLAYLIST_LIST = "playlist"
 """Reserved list name, filled from the configured playlists at load time."""
 
+NAMES_LIST = "names"
+"""Reserved list name, filled from the configured names at load time."""
+
 SAFEWORD_RULE = "safeword"
 """Reserved expansion rule name, filled from the configured safewords at load time."""
 
@@ -60,6 +63,9 @@ class Templates:
     playlists: tuple[str, ...] = ()
     """The configured playlist names, as the playlist slot returns them."""
 
+    names: tuple[str, ...] = ()
+    """The configured names people may ask to be called, as the name slots return them."""
+
     safewords: tuple[str, ...] = ()
     """The configured safewords, normalized as they are matched."""
 
@@ -74,8 +80,9 @@ def load_templates(
     language: str = "en",
     playlists: Sequence[str] = (),
     safewords: Sequence[str] = ("red",),
+    names: Sequence[str] = (),
 ) -> Templates:
-    """Read every intents_dir/<language>/*.yaml, check it, and fill in playlists and safewords."""
+    """Read every intents_dir/<language>/*.yaml; fill in playlists, names and safewords."""
     folder = Path(intents_dir) / language
     files = tuple(sorted(folder.glob("*.yaml")))
     if not files:
@@ -99,6 +106,8 @@ def load_templates(
     playlist_values = _playlist_values(playlists, skip_words)
     spoken_safewords = _spoken_safewords(safewords, skip_words)
     merged["lists"][PLAYLIST_LIST] = {"values": playlist_values}
+    name_values = _playlist_values(names, skip_words, what="name")
+    merged["lists"][NAMES_LIST] = {"values": name_values}
     if spoken_safewords:
         merged["expansion_rules"][SAFEWORD_RULE] = "(" + "|".join(spoken_safewords) + ")"
     else:
@@ -115,6 +124,7 @@ def load_templates(
         files=files,
         playlists=tuple(value["out"] for value in playlist_values),
         safewords=spoken_safewords,
+        names=tuple(value["out"] for value in name_values),
     )
 
 
@@ -133,10 +143,11 @@ class Recognizer:
         language: str = "en",
         playlists: Sequence[str] = (),
         safewords: Sequence[str] = ("red",),
+        names: Sequence[str] = (),
     ) -> Recognizer:
-        """Load intents_dir/<language>/*.yaml with the configured playlists and safewords."""
+        """Load intents_dir/<language>/*.yaml with the configured playlists, names, safewords."""
         templates = load_templates(
-            intents_dir, language=language, playlists=playlists, safewords=safewords
+            intents_dir, language=language, playlists=playlists, safewords=safewords, names=names
         )
         return cls(templates)
 
@@ -398,7 +409,7 @@ def _check_list(
 ) -> Iterator[tuple[Path, str, Expression]]:
     """Check lists.<name>: either {values: [...]} or {range: {from, to, step}}."""
     where = str(path)
-    if name in (PLAYLIST_LIST, _NO_SAFEWORDS_LIST):
+    if name in (PLAYLIST_LIST, NAMES_LIST, _NO_SAFEWORDS_LIST):
         raise DataFileError(where, key, "reserved: filled from the config at load time")
     if not isinstance(body, Mapping) or len(body) != 1 or next(iter(body)) not in _LIST_KEYS:
         raise DataFileError(where, key, f"expected a mapping with one of: {', '.join(_LIST_KEYS)}")
@@ -546,18 +557,18 @@ def _find_rule_file(templates: list[tuple[Path, str, Expression]], name: str) ->
     return "<config>"
 
 
-def _playlist_values(playlists: Sequence[str], skip_words: Sequence[str]) -> list[dict[str, str]]:
-    """List values for the configured playlists: spoken as normalized, returned as configured."""
+def _playlist_values(
+    playlists: Sequence[str], skip_words: Sequence[str], *, what: str = "playlist"
+) -> list[dict[str, str]]:
+    """List values for configured playlists (or names): spoken normalized, returned as given."""
     values: list[dict[str, str]] = []
     seen: dict[str, str] = {}
     for name in playlists:
         spoken = _drop_words(normalize(name), skip_words)
         if not spoken:
-            raise ValueError(
-                f"playlist {name!r} has no words to speak; give it a name with letters"
-            )
+            raise ValueError(f"{what} {name!r} has no words to speak; give it one with letters")
         if spoken in seen:
-            raise ValueError(f"playlists {seen[spoken]!r} and {name!r} sound the same; rename one")
+            raise ValueError(f"{what}s {seen[spoken]!r} and {name!r} sound the same; rename one")
         seen[spoken] = name
         values.append({"in": spoken, "out": name.strip()})
     return values

@@ -26,6 +26,16 @@ FASTER = "AftercareFaster"
 PAUSE = "AftercarePause"
 RESUME = "AftercareResume"
 MORE = "AftercareMore"
+FEELING = "AftercareFeeling"
+NEED = "AftercareNeed"
+QUIET = "AftercareQuiet"
+AFFIRM = "AftercareAffirm"
+NOT_NOW = "AftercareNotNow"
+PREFER = "AftercarePrefer"
+RECALL = "AftercareRecall"
+FORGET = "AftercareForget"
+FOLLOW_UP = "AftercareFollowUp"
+CANCEL_FOLLOW_UP = "AftercareCancelFollowUp"
 
 Slots = dict[str, str | int]
 
@@ -187,6 +197,200 @@ CASES: list[tuple[str, str, Slots]] = [
     ("just a bit longer please", MORE, {}),
     ("not yet", MORE, {}),
     ("more please", MORE, {}),
+    # AftercareFeeling
+    ("okay", FEELING, {"feeling": "okay"}),
+    ("Okay.", FEELING, {"feeling": "okay"}),
+    ("good", FEELING, {"feeling": "good"}),
+    ("tired", FEELING, {"feeling": "tired"}),
+    ("sad", FEELING, {"feeling": "sad"}),
+    ("i'm okay", FEELING, {"feeling": "okay"}),
+    ("I'm OK, thanks.", FEELING, {"feeling": "okay"}),
+    ("i feel good", FEELING, {"feeling": "good"}),
+    ("pretty good actually", FEELING, {"feeling": "good"}),
+    ("we're good", FEELING, {"feeling": "good"}),
+    ("yeah we're both really good", FEELING, {"feeling": "good"}),
+    ("honestly i feel amazing", FEELING, {"feeling": "good"}),
+    ("i'm doing well thank you", FEELING, {"feeling": "good"}),
+    ("i'm fine", FEELING, {"feeling": "okay"}),
+    ("not bad", FEELING, {"feeling": "okay"}),
+    ("i'm alright i think", FEELING, {"feeling": "okay"}),
+    ("sleepy", FEELING, {"feeling": "tired"}),
+    ("exhausted", FEELING, {"feeling": "tired"}),
+    ("i'm so tired", FEELING, {"feeling": "tired"}),
+    ("we're both pretty worn out", FEELING, {"feeling": "tired"}),
+    ("a bit sad", FEELING, {"feeling": "sad"}),
+    ("i'm feeling a little down", FEELING, {"feeling": "sad"}),
+    ("kind of emotional", FEELING, {"feeling": "sad"}),
+    ("i feel like crying", FEELING, {"feeling": "sad"}),
+    ("i'm feeling anxious", FEELING, {"feeling": "anxious"}),
+    ("nervous", FEELING, {"feeling": "anxious"}),
+    ("um i'm a bit on edge", FEELING, {"feeling": "anxious"}),
+    ("my heart is racing", FEELING, {"feeling": "anxious"}),
+    ("i'm not okay", FEELING, {"feeling": "not_okay"}),
+    ("not great", FEELING, {"feeling": "not_okay"}),
+    ("not so good", FEELING, {"feeling": "not_okay"}),
+    ("no i'm really not okay", FEELING, {"feeling": "not_okay"}),
+    ("i don't feel safe", FEELING, {"feeling": "not_okay"}),
+    ("i've been better", FEELING, {"feeling": "not_okay"}),
+    ("i feel a bit off", FEELING, {"feeling": "not_okay"}),
+    ("it hurts", FEELING, {"feeling": "hurt"}),
+    ("i'm hurt", FEELING, {"feeling": "hurt"}),
+    ("something hurts", FEELING, {"feeling": "hurt"}),
+    ("my wrists are sore", FEELING, {"feeling": "hurt"}),
+    ("i'm in a lot of pain", FEELING, {"feeling": "hurt"}),
+    ("ouch", FEELING, {"feeling": "hurt"}),
+    # AftercareNeed
+    ("i need water", NEED, {"need": "water"}),
+    ("water", NEED, {"need": "water"}),
+    ("water please", NEED, {"need": "water"}),
+    ("a glass of water please", NEED, {"need": "water"}),
+    ("could i have something to drink", NEED, {"need": "water"}),
+    ("i'm thirsty", NEED, {"need": "water"}),
+    ("could we get a blanket", NEED, {"need": "blanket"}),
+    ("a blanket", NEED, {"need": "blanket"}),
+    ("i'm a bit cold", NEED, {"need": "blanket"}),
+    ("it's freezing in here", NEED, {"need": "blanket"}),
+    ("something to eat", NEED, {"need": "snack"}),
+    ("we could do with a snack", NEED, {"need": "snack"}),
+    ("i'm starving", NEED, {"need": "snack"}),
+    ("a towel", NEED, {"need": "towel"}),
+    ("can you bring us a warm towel", NEED, {"need": "towel"}),
+    ("tissues", NEED, {"need": "tissues"}),
+    ("could i get some tissues please", NEED, {"need": "tissues"}),
+    ("something cool for a bruise", NEED, {"need": "cold_pack"}),
+    ("an ice pack", NEED, {"need": "cold_pack"}),
+    ("a cold pack for my knee", NEED, {"need": "cold_pack"}),
+    ("we need an ice pack for the bruise", NEED, {"need": "cold_pack"}),
+    ("some quiet", NEED, {"need": "quiet"}),
+    ("i just need a bit of peace and quiet", NEED, {"need": "quiet"}),
+    ("quiet time please", NEED, {"need": "quiet"}),
+    ("a cuddle", NEED, {"need": "cuddle"}),
+    ("a hug", NEED, {"need": "cuddle"}),
+    ("i need to be held", NEED, {"need": "cuddle"}),
+    ("i'd love a cuddle", NEED, {"need": "cuddle"}),
+    # AftercareQuiet
+    ("no talking", QUIET, {}),
+    ("just be quiet", QUIET, {}),
+    ("less talking please", QUIET, {}),
+    ("quiet please", QUIET, {}),
+    ("quiet", QUIET, {}),
+    ("you can stop talking", QUIET, {}),
+    ("stop talking", QUIET, {}),
+    ("no more talking please", QUIET, {}),
+    ("shh", QUIET, {}),
+    ("Shhh!", QUIET, {}),
+    ("silence please", QUIET, {}),
+    ("could you be quiet for a bit", QUIET, {}),
+    ("turn off your voice", QUIET, {}),
+    ("you're talking too much", QUIET, {}),
+    # AftercareAffirm
+    ("say something kind", AFFIRM, {}),
+    ("say something nice", AFFIRM, {}),
+    ("tell us something kind", AFFIRM, {}),
+    ("some kind words please", AFFIRM, {}),
+    ("could you say something sweet to us", AFFIRM, {}),
+    ("words of affirmation", AFFIRM, {}),
+    ("give us an affirmation", AFFIRM, {}),
+    ("tell me it's going to be okay", AFFIRM, {}),
+    # AftercareNotNow
+    ("not now", NOT_NOW, {}),
+    ("no thanks", NOT_NOW, {}),
+    ("no thank you", NOT_NOW, {}),
+    ("No, thank you.", NOT_NOW, {}),
+    ("maybe later", NOT_NOW, {}),
+    ("nothing thanks", NOT_NOW, {}),
+    ("we're fine for now", NOT_NOW, {}),
+    ("i'm good for now thanks", NOT_NOW, {}),
+    ("skip it", NOT_NOW, {}),
+    ("no", NOT_NOW, {}),
+    ("nope", NOT_NOW, {}),
+    ("no thanks we're good", NOT_NOW, {}),
+    ("we don't need anything right now", NOT_NOW, {}),
+    ("i'd rather not", NOT_NOW, {}),
+    ("never mind", NOT_NOW, {}),
+    # AftercarePrefer
+    ("we prefer the long aftercare", PREFER, {"routine": "long"}),
+    ("we usually do short aftercare", PREFER, {"routine": "short"}),
+    ("we prefer quiet aftercare", PREFER, {"routine": "quiet"}),
+    ("remember that we like aftercare without talking", PREFER, {"routine": "quiet"}),
+    ("make the long aftercare our default", PREFER, {"routine": "long"}),
+    ("we like box breathing", PREFER, {"pattern": "box"}),
+    ("we really like four seven eight breathing", PREFER, {"pattern": "478"}),
+    ("we like to breathe together", PREFER, {"pattern": "together"}),
+    ("our favourite breathing is coherent breathing", PREFER, {"pattern": "coherent"}),
+    ("set our default pattern to slow breathing", PREFER, {"pattern": "calm"}),
+    ("remember that we like chimes", PREFER, {"style": "chime"}),
+    ("we prefer just the chimes", PREFER, {"style": "chime"}),
+    ("we like it with words and chimes", PREFER, {"style": "both"}),
+    ("we prefer fewer words", PREFER, {"style": "fewer-words"}),
+    ("we like spoken cues", PREFER, {"style": "voice"}),
+    ("we like box breathing with chimes", PREFER, {"pattern": "box", "style": "chime"}),
+    ("we prefer no talking", PREFER, {"quiet": "on"}),
+    ("we like it quiet", PREFER, {"quiet": "on"}),
+    ("no talking from now on", PREFER, {"quiet": "on"}),
+    ("we don't like it when you talk", PREFER, {"quiet": "on"}),
+    ("we like it when you talk", PREFER, {"quiet": "off"}),
+    ("we don't mind you talking", PREFER, {"quiet": "off"}),
+    ("our playlist is rain sounds", PREFER, {"playlist": "Rain Sounds"}),
+    ("we like rain sounds", PREFER, {"playlist": "Rain Sounds"}),
+    (
+        "our favorite cool down playlist is mum's lullabies",
+        PREFER,
+        {"playlist": "Mum's Lullabies!"},
+    ),
+    ("play rain sounds by default", PREFER, {"playlist": "Rain Sounds"}),
+    ("we like long aftercare and box breathing", PREFER, {"routine": "long", "pattern": "box"}),
+    # AftercareRecall
+    ("what do you remember about us", RECALL, {}),
+    ("what are our settings", RECALL, {}),
+    ("what do you know about us", RECALL, {}),
+    ("can you tell us what you remember", RECALL, {}),
+    ("what are my preferences", RECALL, {}),
+    ("do you remember our names", RECALL, {}),
+    # AftercareForget
+    ("forget our settings", FORGET, {}),
+    ("forget everything about us", FORGET, {}),
+    ("delete our preferences", FORGET, {}),
+    ("erase what you know about us", FORGET, {}),
+    ("please forget everything you know about me", FORGET, {}),
+    ("clear all our saved settings", FORGET, {}),
+    # AftercareFollowUp
+    ("check on us tomorrow morning", FOLLOW_UP, {"when": "morning"}),
+    ("check in with us in the morning", FOLLOW_UP, {"when": "morning"}),
+    ("remind us to check in tonight", FOLLOW_UP, {"when": "tonight"}),
+    ("check on us this evening", FOLLOW_UP, {"when": "tonight"}),
+    ("can you check in on me tomorrow", FOLLOW_UP, {"when": "morning"}),
+    ("could you check on us when we wake up", FOLLOW_UP, {"when": "morning"}),
+    ("let's check in again later tonight", FOLLOW_UP, {"when": "tonight"}),
+    ("set a check-in for tomorrow morning", FOLLOW_UP, {"when": "morning"}),
+    ("remind me to check on my partner before bed", FOLLOW_UP, {"when": "tonight"}),
+    ("ask us how we're doing in the morning", FOLLOW_UP, {"when": "morning"}),
+    # AftercareCancelFollowUp
+    ("cancel the check-in", CANCEL_FOLLOW_UP, {}),
+    ("don't check on us tomorrow", CANCEL_FOLLOW_UP, {}),
+    ("never mind the check-in", CANCEL_FOLLOW_UP, {}),
+    ("cancel the reminder", CANCEL_FOLLOW_UP, {}),
+    ("cancel tomorrow's check in", CANCEL_FOLLOW_UP, {}),
+    ("no need to check in with us tonight", CANCEL_FOLLOW_UP, {}),
+    ("we don't need a check-in after all", CANCEL_FOLLOW_UP, {}),
+    # Where the new intents meet the others: an opener "okay" before a command, "no"
+    # before "stop", a wish for now (Start, Breathe) against a preference, "more".
+    ("okay start breathing", BREATHE, {}),
+    ("okay stop", STOP, {}),
+    ("no stop", STOP, {}),
+    ("stop the music", STOP, {}),
+    ("cancel it", STOP, {}),
+    ("i'm done", STOP, {}),
+    ("quiet aftercare please", START, {"routine": "quiet"}),
+    ("we'd like the long aftercare", START, {"routine": "long"}),
+    ("we'd like box breathing", BREATHE, {"pattern": "box"}),
+    ("rest quietly", BREATHE, {"pattern": "rest"}),
+    ("just a little more okay", MORE, {}),
+    ("not right now thanks", NOT_NOW, {}),
+    ("i need a moment", PAUSE, {}),
+    ("okay we're ready", RESUME, {}),
+    ("play something soothing", COOLDOWN, {}),
+    ("give us something soothing", COOLDOWN, {}),
 ]
 
 # Things said at a bedside that are not for this skill; none may match.
@@ -247,6 +451,48 @@ UNRELATED = [
     "",
     "...",
     "um",
+    # ... and near misses of the check-in, care and memory intents
+    "i'm going to sleep",
+    "good night",
+    "what's the weather tomorrow morning",
+    "remind me to buy milk",
+    "remind me to check in tonight",
+    "call mom",
+    "water the plants",
+    "play some jazz",
+    "how are you feeling",
+    "are you okay",
+    "is it okay",
+    "i'm home",
+    "we're going to bed",
+    "set an alarm for tomorrow morning",
+    "wake me up in the morning",
+    "what's on tomorrow",
+    "i need to pee",
+    "we need to talk",
+    "what do you know",
+    "forget everything",
+    "tell me something",
+    "say something",
+    "check the weather tonight",
+    "cancel my meeting",
+    "i like that",
+    "we like it here",
+    "we love you",
+    "my name is",
+    "call me a taxi",
+    "i'm tired of this show",
+    "skip",
+    "quieter",
+    "turn it down",
+    "what's my horoscope",
+    "order more water",
+    "the ice is melting",
+    "play the news tonight",
+    "hold the door",
+    "what did you say",
+    "good job",
+    "not bad weather today",
 ]
 
 
@@ -288,8 +534,19 @@ def test_cases_cover_every_intent_and_slot_value(recognizer: Recognizer) -> None
     assert {v for i, n, v in seen if (i, n) == (START, "routine")} == {"short", "long", "quiet"}
     for intent, name in [(BREATHE, "minutes"), (BREATHE, "rounds"), (MORE, "minutes")]:
         assert any((i, n) == (intent, name) for i, n, _v in seen)
-    assert len(CASES) >= 80
-    assert len(UNRELATED) >= 25
+    feelings = {"good", "okay", "tired", "sad", "anxious", "not_okay", "hurt"}
+    assert {v for i, n, v in seen if (i, n) == (FEELING, "feeling")} == feelings
+    needs = {"water", "blanket", "snack", "towel", "tissues", "cold_pack", "quiet", "cuddle"}
+    assert {v for i, n, v in seen if (i, n) == (NEED, "need")} == needs
+    assert {v for i, n, v in seen if (i, n) == (FOLLOW_UP, "when")} == {"morning", "tonight"}
+    prefer = {(n, v) for i, n, v in seen if i == PREFER}
+    assert {n for n, _v in prefer} == {"routine", "pattern", "style", "quiet", "playlist"}
+    assert {v for n, v in prefer if n == "routine"} == {"short", "long", "quiet"}
+    assert {v for n, v in prefer if n == "style"} == {"voice", "chime", "both", "fewer-words"}
+    assert {v for n, v in prefer if n == "quiet"} == {"on", "off"}
+    assert {v for n, v in prefer if n == "pattern"} <= patterns
+    assert len(CASES) >= 300
+    assert len(UNRELATED) >= 90
 
 
 def test_intent_names(recognizer: Recognizer) -> None:
@@ -303,6 +560,16 @@ def test_intent_names(recognizer: Recognizer) -> None:
         PAUSE,
         RESUME,
         MORE,
+        FEELING,
+        NEED,
+        QUIET,
+        AFFIRM,
+        NOT_NOW,
+        PREFER,
+        RECALL,
+        FORGET,
+        FOLLOW_UP,
+        CANCEL_FOLLOW_UP,
     }
 
 
@@ -577,3 +844,104 @@ def test_intents_merge_across_files(tmp_path: Path) -> None:
         result = recognizer.recognize(utterance)
         assert result is not None
         assert result.intent.intent_name == STOP
+
+
+# --- the check-in, care and memory intents -----------------------------------
+
+NAMES = ("Sam", "Alex", "Jo-Anne")
+
+
+@pytest.fixture(scope="module")
+def named_recognizer() -> Recognizer:
+    """The shipped templates with three configured names."""
+    return Recognizer.load(INTENTS_DIR, playlists=PLAYLISTS, safewords=SAFEWORDS, names=NAMES)
+
+
+NAME_CASES: list[tuple[str, Slots]] = [
+    ("call me sam", {"name": "Sam"}),
+    ("Call me Sam, please.", {"name": "Sam"}),
+    ("my name is alex", {"name": "Alex"}),
+    ("i'm jo anne", {"name": "Jo-Anne"}),
+    ("remember that my name is Jo-Anne", {"name": "Jo-Anne"}),
+    ("call us sam and alex", {"name": "Sam", "other_name": "Alex"}),
+    ("you can call us alex and jo anne", {"name": "Alex", "other_name": "Jo-Anne"}),
+    ("we're sam and alex", {"name": "Sam", "other_name": "Alex"}),
+    ("i'm sam and this is alex", {"name": "Sam", "other_name": "Alex"}),
+    ("my name is alex and my partner is sam", {"name": "Alex", "other_name": "Sam"}),
+    ("you can call my partner alex", {"other_name": "Alex"}),
+    ("her name is sam", {"other_name": "Sam"}),
+]
+
+
+@pytest.mark.parametrize(("utterance", "slots"), NAME_CASES, ids=[c[0] for c in NAME_CASES])
+def test_names_come_from_the_names_list(
+    named_recognizer: Recognizer, utterance: str, slots: Slots
+) -> None:
+    result = named_recognizer.recognize(utterance)
+    assert result is not None
+    assert (result.intent.intent_name, _slots(result)) == (PREFER, slots)
+
+
+@pytest.mark.parametrize(
+    "utterance",
+    ["call sam", "sam", "sam and alex", "call me a taxi", "call me maybe", "my name is bob", "i'm"],
+)
+def test_names_match_only_when_someone_is_named(
+    named_recognizer: Recognizer, utterance: str
+) -> None:
+    assert named_recognizer.recognize(utterance) is None
+
+
+def test_names_leave_every_other_case_alone(named_recognizer: Recognizer) -> None:
+    for utterance, intent_name, slots in CASES:
+        result = named_recognizer.recognize(utterance)
+        assert result is not None, utterance
+        assert (result.intent.intent_name, _slots(result)) == (intent_name, slots), utterance
+
+
+def test_without_names_no_one_is_named(recognizer: Recognizer) -> None:
+    for utterance in ("call me sam", "call us sam and alex", "my name is alex"):
+        assert recognizer.recognize(utterance) is None
+
+
+@pytest.mark.parametrize(
+    ("utterance", "intent_name", "slots"),
+    [
+        ("tired but happy", FEELING, [("feeling", "tired"), ("feeling", "good")]),
+        ("i'm okay just a bit sad", FEELING, [("feeling", "okay"), ("feeling", "sad")]),
+        ("some water and a blanket please", NEED, [("need", "water"), ("need", "blanket")]),
+    ],
+)
+def test_repeated_slots_keep_their_spoken_order(
+    recognizer: Recognizer, utterance: str, intent_name: str, slots: list[tuple[str, str]]
+) -> None:
+    result = recognizer.recognize(utterance)
+    assert result is not None
+    assert result.intent.intent_name == intent_name
+    assert [(slot.slot_name, slot.value["value"]) for slot in result.slots or ()] == slots
+    # slot_value, as the handlers use it, reads the first one
+    assert slot_value(result, slots[0][0]) == slots[0][1]
+
+
+@pytest.mark.parametrize(
+    ("utterance", "allowed", "expected"),
+    [
+        # a feeling check-in listens for answers, a no, quiet and stop
+        ("okay", (FEELING, NOT_NOW, QUIET, STOP), FEELING),
+        ("we're good", (FEELING, NOT_NOW, QUIET, STOP), FEELING),
+        ("no", (FEELING, NOT_NOW, QUIET, STOP), NOT_NOW),
+        ("shh", (FEELING, NOT_NOW, QUIET, STOP), QUIET),
+        ("stop", (FEELING, NOT_NOW, QUIET, STOP), STOP),
+        ("red", (FEELING, NOT_NOW, QUIET, STOP), STOP),
+        # an offer listens for needs and a no
+        ("water", (NEED, NOT_NOW, STOP), NEED),
+        ("we're fine for now", (NEED, NOT_NOW, STOP), NOT_NOW),
+        ("okay start breathing", (NEED, NOT_NOW, STOP), None),
+        ("i'm okay", (NEED, NOT_NOW, STOP), None),
+    ],
+)
+def test_answers_under_an_intent_filter(
+    recognizer: Recognizer, utterance: str, allowed: tuple[str, ...], expected: str | None
+) -> None:
+    result = recognizer.recognize(utterance, intent_filter=allowed)
+    assert (result.intent.intent_name if result else None) == expected

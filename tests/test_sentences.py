@@ -28,6 +28,17 @@ SLOTS = {
     "AftercarePause": set(),
     "AftercareResume": set(),
     "AftercareMore": {"minutes!int"},
+    "AftercareFeeling": {"feeling"},
+    "AftercareNeed": {"need"},
+    "AftercareQuiet": set(),
+    "AftercareAffirm": set(),
+    "AftercareNotNow": set(),
+    # name and other_name only appear once names are configured (the {names} list).
+    "AftercarePrefer": {"routine", "pattern", "style", "quiet", "playlist"},
+    "AftercareRecall": set(),
+    "AftercareForget": set(),
+    "AftercareFollowUp": {"when"},
+    "AftercareCancelFollowUp": set(),
 }
 
 
@@ -162,6 +173,54 @@ def test_hassil_export_loads_back_and_recognizes(templates: Templates) -> None:
         assert result.intent.name == intent
         assert {name: entity.value for name, entity in result.entities.items()} == slots
     assert recognize("stop the alarm", intents) is None
+
+
+def test_check_in_values_are_exported(ini: str) -> None:
+    assert "(not okay):not_okay" in ini
+    assert "nervous:anxious" in ini
+    assert "(ice pack):cold_pack" in ini
+    assert "(to be held):cuddle" in ini
+    assert "(tomorrow morning):morning" in ini
+    assert "(this evening):tonight" in ini
+    assert "(it when you talk):off" in ini
+    assert "(words and chimes):both" in ini
+    # A list value written as a template keeps its alternatives inside the group.
+    assert "(my <feel_body> (hurts | hurt | " in ini
+    # No names configured: the naming templates are left out.
+    assert "{name}" not in ini
+    assert "{other_name}" not in ini
+
+
+def test_configured_names_are_exported() -> None:
+    named = to_rhasspy(load_templates(INTENTS_DIR, names=("Sam", "Jo-Anne")))
+    assert "){name}" in named
+    assert "){other_name}" in named
+    assert "(jo anne):Jo-Anne" in named
+
+
+def test_hassil_export_recognizes_the_check_in_intents(templates: Templates) -> None:
+    intents = Intents.from_yaml(io.StringIO(to_hassil(templates)))
+    samples = {
+        "I'm not okay.": ("AftercareFeeling", {"feeling": "not_okay"}),
+        "something hurts": ("AftercareFeeling", {"feeling": "hurt"}),
+        "could we get a blanket": ("AftercareNeed", {"need": "blanket"}),
+        "an ice pack please": ("AftercareNeed", {"need": "cold_pack"}),
+        "you can stop talking": ("AftercareQuiet", {}),
+        "say something kind": ("AftercareAffirm", {}),
+        "maybe later": ("AftercareNotNow", {}),
+        "we prefer the long aftercare": ("AftercarePrefer", {"routine": "long"}),
+        "our playlist is rain sounds": ("AftercarePrefer", {"playlist": "Rain Sounds"}),
+        "we like it when you talk": ("AftercarePrefer", {"quiet": "off"}),
+        "what do you remember about us": ("AftercareRecall", {}),
+        "forget our settings": ("AftercareForget", {}),
+        "check on us this evening": ("AftercareFollowUp", {"when": "tonight"}),
+        "cancel the check-in": ("AftercareCancelFollowUp", {}),
+    }
+    for utterance, (intent, slots) in samples.items():
+        result = recognize(utterance, intents)
+        assert result is not None, utterance
+        assert result.intent.name == intent, utterance
+        assert {name: entity.value for name, entity in result.entities.items()} == slots
 
 
 def _write(folder: Path, *sentences: str) -> None:
