@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -52,6 +52,52 @@ async def _render_all(clips: ClipCache, texts: Sequence[str], max_chars: int) ->
         for sentence in split_sentences(text, max_chars):
             await clips.clip(sentence)
     log.info("Pre-rendered every fixed prompt (%d new clips)", clips.renders - rendered)
+
+
+def assemble(
+    config: Config,
+    assets: Assets,
+    *,
+    publish: Callable[[Outgoing], None],
+    clips: ClipCache | None,
+    clock: Clock,
+    memory: Memory,
+    listener: Listener | None = None,
+) -> Skill:
+    """Wire the skill's parts together (no MQTT, no broker: those are the Runtime's)."""
+    room = Room(config, publish, clock)
+    output = Output(
+        publish,
+        clips,
+        engine=config.voice.engine,
+        volume=config.voice.volume,
+        time_scale=clock.scale,
+        listener=listener,
+        voice_hook=lambda site, speaking: room.duck(site) if speaking else room.unduck(site),
+    )
+    output.max_chars = config.voice.max_sentence_chars
+    status = StatusBoard(config, publish)
+    dialogues = Dialogues(publish)
+    activities = Activities(
+        config,
+        assets,
+        output=output,
+        clock=clock,
+        room=room,
+        status=status,
+        dialogues=dialogues,
+    )
+    return Skill(
+        config,
+        responses=assets.responses,
+        output=output,
+        activities=activities,
+        room=room,
+        status=status,
+        dialogues=dialogues,
+        memory=memory,
+        publish=publish,
+    )
 
 
 def store_path(config: Config) -> Path:
@@ -147,43 +193,24 @@ class Runtime:
             clips = self._clips
             await loop.run_in_executor(None, clips.render_now, WARM_UP_TEXT)
             await loop.run_in_executor(None, assets.prerender, clips)
-        self.room = Room(config, self._publish, self.clock)
-        room = self.room
-        output = Output(
-            self._publish,
-            self._clips,
-            engine=config.voice.engine,
-            volume=config.voice.volume,
-            time_scale=self.clock.scale,
-            listener=self._listener,
-            voice_hook=lambda site, speaking: room.duck(site) if speaking else room.unduck(site),
+        self._store = Store.open(store_path(config))
+        memory = Memory(
+            self._store,
+            tz=local_zone(config.timezone),
+            morning=config.morning,
+            evening=config.evening,
         )
-        output.max_chars = config.voice.max_sentence_chars
-        status = StatusBoard(config, self._publish)
-        dialogues = Dialogues(self._publish)
-        activities = Activities(
+        self.skill = assemble(
             config,
             assets,
-            output=output,
-            clock=self.clock,
-            room=room,
-            status=status,
-            dialogues=dialogues,
-        )
-        self._store = Store.open(store_path(config))
-        tz = local_zone(config.timezone)
-        memory = Memory(self._store, tz=tz, morning=config.morning, evening=config.evening)
-        self.skill = Skill(
-            config,
-            responses=assets.responses,
-            output=output,
-            activities=activities,
-            room=room,
-            status=status,
-            dialogues=dialogues,
-            memory=memory,
             publish=self._publish,
+            clips=self._clips,
+            clock=self.clock,
+            memory=memory,
+            listener=self._listener,
         )
+        self.room = self.skill.room
+        status = self.skill.status
         self.reminders = Reminders(self._store, self.skill.deliver_followup, utc_now)
         memory.on_schedule = self.reminders.changed
         self._link = MqttLink(

@@ -13,28 +13,29 @@ class AftercareError(Exception):
     """Key in responses/ of the kind line spoken when this error reaches a person."""
 
 
-class DataFileError(AftercareError):
+class LocatedError(AftercareError):
+    """An error at a place in a file: the message names the file and the key."""
+
+    def __init__(self, path: str, key: str, problem: str) -> None:
+        self.path = path
+        """The file."""
+        self.key = key
+        """The dotted key (or line) in it; "" for the file as a whole."""
+        self.problem = problem
+        """What is wrong and what is allowed."""
+        super().__init__(f"{path}: {key}: {problem}" if key else f"{path}: {problem}")
+
+
+class DataFileError(LocatedError):
     """A file in intents/, responses/ or a pattern/routine file is malformed."""
 
     code = "data_file"
 
-    def __init__(self, path: str, key: str, problem: str) -> None:
-        self.path = path
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{path}: {key}: {problem}" if key else f"{path}: {problem}")
 
-
-class ConfigError(AftercareError):
+class ConfigError(LocatedError):
     """config.yaml is wrong; the message names the file, the key and what is allowed."""
 
     code = "config"
-
-    def __init__(self, path: str, key: str, problem: str) -> None:
-        self.path = path
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{path}: {key}: {problem}" if key else f"{path}: {problem}")
 
 
 class VoiceError(AftercareError):

@@ -142,19 +142,18 @@ def slot(intent: NluIntent, name: str) -> str | int | float | None:
 
 def parse_play_finished(payload: bytes) -> str:
     """The request id from a playFinished message; raises BadMessage."""
-    data = _json_object(payload)
-    request_id = data.get("id")
-    if not isinstance(request_id, str):
-        raise BadMessage("bad_play_finished", "id must be a text")
-    return request_id
+    return _request_id(payload, "bad_play_finished")
 
 
 def parse_say_finished(payload: bytes) -> str:
     """The request id from a tts/sayFinished message; raises BadMessage."""
-    data = _json_object(payload)
-    request_id = data.get("id")
+    return _request_id(payload, "bad_say_finished")
+
+
+def _request_id(payload: bytes, kind: str) -> str:
+    request_id = _json_object(payload).get("id")
     if not isinstance(request_id, str):
-        raise BadMessage("bad_say_finished", "id must be a text")
+        raise BadMessage(kind, "id must be a text")
     return request_id
 
 

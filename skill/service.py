@@ -118,6 +118,10 @@ class Skill:
         self._activities = activities
         self._room = room
         self._status = status
+        self.room = room
+        """Music and lights."""
+        self.status = status
+        """Published per-site state."""
         self._dialogues = dialogues
         self._memory = memory
         self._publish = publish

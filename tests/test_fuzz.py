@@ -13,18 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skill.activities import Activities, load_assets
-from skill.app import project_dir
+from skill.activities import load_assets
+from skill.app import assemble, project_dir
 from skill.clock import Clock
 from skill.config import parse_config
-from skill.dialogue import Dialogues
 from skill.hermes import Outgoing
 from skill.memory import Memory
 from skill.mqtt import Incoming
-from skill.output import Output
-from skill.room import Room
 from skill.service import Skill
-from skill.status import StatusBoard
 
 CONFIG = parse_config(
     {
@@ -56,25 +52,9 @@ TOPICS = [
 
 
 def make_skill(sent: list[Outgoing]) -> Skill:
-    clock = Clock(0.001)
-    room = Room(CONFIG, sent.append, clock)
-    output = Output(sent.append, None, engine="hermes", time_scale=0.001)
-    status = StatusBoard(CONFIG, sent.append)
-    dialogues = Dialogues(sent.append)
-    activities = Activities(
-        CONFIG, ASSETS, output=output, clock=clock, room=room, status=status, dialogues=dialogues
-    )
     memory = Memory(None, tz=UTC, morning=CONFIG.morning, evening=CONFIG.evening)
-    return Skill(
-        CONFIG,
-        responses=ASSETS.responses,
-        output=output,
-        activities=activities,
-        room=room,
-        status=status,
-        dialogues=dialogues,
-        memory=memory,
-        publish=sent.append,
+    return assemble(
+        CONFIG, ASSETS, publish=sent.append, clips=None, clock=Clock(0.001), memory=memory
     )
 
 
