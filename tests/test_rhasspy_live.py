@@ -1,0 +1,918 @@
+"""The skill inside the real Rhasspy 2.5 services: NLU, dialogue manager and Mosquitto.
+
+rhasspy-nlu-hermes, trained on `aftercare sentences --format rhasspy`, and
+rhasspy-dialogue-hermes run from .rhasspy-venv/ (scripts/rhasspy_env.py builds it; these
+tests fail, never skip, when it cannot be built); the skill runs as `aftercare run`; each is
+its own process on one Mosquitto. The test plays what Rhasspy gets from hardware: the wake
+word (hermes/hotword/<id>/detected), speech to text (hermes/asr/textCaptured in the session
+the dialogue manager listens in) and text to speech (each hermes/tts/say is answered with
+sayFinished a moment later).
+
+What the real services do that matters here (rhasspy/README.md has the details):
+- a wake-word session carries the wake word id as customData, into the intent too;
+- the NLU is fed `--replace-numbers` text, so slot values come from number words, and a
+  playlist value loses its punctuation ("Mum's Lullabies!" arrives as "Mum's Lullabies");
+- sessionEnded (reason nominal) follows the skill's endSession, after its text is spoken;
+- an action session's intentFilter is applied by the NLU query; speech outside it ends the
+  session with reason intentNotRecognized and publishes no intent at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+from mqtt_recorder import MqttRecorder, Received
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from skill.broker import EmbeddedBroker
+from skill.nlu import Recognizer
+from skill.responses import ResponseBook
+from skill.text import normalize
+from skill.voice import split_sentences
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_SCRIPT = ROOT / "scripts" / "rhasspy_env.py"
+TRAIN_SCRIPT = ROOT / "rhasspy" / "train.py"
+AFTERCARE = Path(sys.executable).with_name("aftercare")
+RESPONSES = ResponseBook.load(ROOT / "responses" / "en.yaml")
+
+BEDROOM, GUEST = SITES = ("bedroom", "guest")
+LAB = "lab"
+"""A site the NLU and dialogue manager serve but the skill does not (probes, NLU queries)."""
+WAKEWORD = "hey_aftercare"
+SAY_SECONDS = 0.05
+"""How long the fake text to speech takes to "speak" any line."""
+LULLABIES = "Mum's Lullabies!"
+
+HOTWORD = f"hermes/hotword/{WAKEWORD}/detected"
+START_LISTENING = "hermes/asr/startListening"
+TEXT_CAPTURED = "hermes/asr/textCaptured"
+NLU_QUERY = "hermes/nlu/query"
+NOT_RECOGNIZED = "hermes/nlu/intentNotRecognized"
+START_SESSION = "hermes/dialogueManager/startSession"
+SESSION_STARTED = "hermes/dialogueManager/sessionStarted"
+END_SESSION = "hermes/dialogueManager/endSession"
+SESSION_ENDED = "hermes/dialogueManager/sessionEnded"
+TTS_SAY = "hermes/tts/say"
+SAY_FINISHED = "hermes/tts/sayFinished"
+STATUS = "aftercare/status"
+
+START = "AftercareStart"
+BREATHE = "AftercareBreathe"
+COOLDOWN = "AftercareCooldown"
+STOP = "AftercareStop"
+SLOWER = "AftercareSlower"
+FASTER = "AftercareFaster"
+PAUSE = "AftercarePause"
+RESUME = "AftercareResume"
+MORE = "AftercareMore"
+FEELING = "AftercareFeeling"
+
+Slots = dict[str, object]
+
+# One turn per line, in this order, on one site: the breathing controls while a session
+# runs, the stop words, then everything else. Text as ASR writes it: lowercase, no
+# punctuation, numbers as words.
+DIALOGUE_CASES: list[tuple[str, str, Slots]] = [
+    ("breathe with us for five minutes", BREATHE, {"minutes": 5}),
+    ("a bit slower", SLOWER, {}),
+    ("speed it up", FASTER, {}),
+    ("pause the breathing", PAUSE, {}),
+    ("carry on", RESUME, {}),
+    ("two more minutes", MORE, {"minutes": 2}),
+    ("keep going", MORE, {}),
+    ("stop", STOP, {}),
+    (
+        "three rounds of box breathing with chimes",
+        BREATHE,
+        {"rounds": 3, "pattern": "box", "style": "chime"},
+    ),
+    ("red", STOP, {}),
+    ("do the four seven eight breathing", BREATHE, {"pattern": "478"}),
+    ("stop the breathing", STOP, {}),
+    ("play mum's lullabies", COOLDOWN, {"playlist": "Mum's Lullabies"}),
+    ("play cool down", COOLDOWN, {}),
+    ("turn off the music", STOP, {}),
+    ("the long aftercare please", START, {"routine": "long"}),
+    ("i'm okay", FEELING, {"feeling": "okay"}),
+    ("i need water", "AftercareNeed", {"need": "water"}),
+    ("no talking", "AftercareQuiet", {}),
+    ("say something kind", "AftercareAffirm", {}),
+    ("not now", "AftercareNotNow", {}),
+    ("we like box breathing", "AftercarePrefer", {"pattern": "box"}),
+    ("what do you remember about us", "AftercareRecall", {}),
+    ("check on us tomorrow morning", "AftercareFollowUp", {"when": "morning"}),
+    ("cancel the check in", "AftercareCancelFollowUp", {}),
+    ("forget our settings", "AftercareForget", {}),
+]
+
+# More sentences for the NLU alone: digits (the NLU's --replace-numbers turns them into
+# words), every feeling and a few needs, the routine and pattern names.
+NLU_CASES: list[tuple[str, str, Slots]] = [
+    *DIALOGUE_CASES,
+    ("start aftercare", START, {}),
+    ("quiet aftercare", START, {"routine": "quiet"}),
+    ("short aftercare", START, {"routine": "short"}),
+    ("breathe with me for 10 minutes", BREATHE, {"minutes": 10}),
+    ("3 rounds of square breathing", BREATHE, {"rounds": 3, "pattern": "box"}),
+    ("box breathing for ninety minutes", BREATHE, {"pattern": "box", "minutes": 90}),
+    ("breathe with us for half an hour", BREATHE, {"minutes": 30}),
+    (
+        "breathe together for ten minutes without words",
+        BREATHE,
+        {"pattern": "together", "minutes": 10, "style": "chime"},
+    ),
+    ("five minutes of coherent breathing", BREATHE, {"minutes": 5, "pattern": "coherent"}),
+    ("can you guide us through some cyclic sighing", BREATHE, {"pattern": "sigh"}),
+    ("let's just rest", BREATHE, {"pattern": "rest"}),
+    ("5 more minutes", MORE, {"minutes": 5}),
+    ("another ten minutes", MORE, {"minutes": 10}),
+    ("play the rain sounds playlist", COOLDOWN, {"playlist": "Rain sounds"}),
+    ("safeword red", STOP, {}),
+    ("i'm not okay", FEELING, {"feeling": "not_okay"}),
+    ("it hurts", FEELING, {"feeling": "hurt"}),
+    ("i'm so tired", FEELING, {"feeling": "tired"}),
+    ("i feel good", FEELING, {"feeling": "good"}),
+    ("a bit sad", FEELING, {"feeling": "sad"}),
+    ("i'm feeling anxious", FEELING, {"feeling": "anxious"}),
+    ("a blanket", "AftercareNeed", {"need": "blanket"}),
+    ("an ice pack", "AftercareNeed", {"need": "cold_pack"}),
+    ("we prefer quiet aftercare", "AftercarePrefer", {"routine": "quiet"}),
+    ("our playlist is rain sounds", "AftercarePrefer", {"playlist": "Rain sounds"}),
+]
+
+# Where the built-in recognizer answers differently, and what it says. "cool down" is both
+# the generic phrase and the default playlist's name: hassil prefers the playlist slot, the
+# real NLU the generic sentence (so with a preferred playlist set, the two play different
+# playlists).
+BUILTIN_DIFFERS: dict[str, tuple[str, Slots]] = {
+    "play cool down": (COOLDOWN, {"playlist": "Cool down"}),
+}
+
+NOT_FOR_US = ["what's the weather", "turn on the kitchen light", "set a timer", "hello"]
+
+# Tiny routines, so a whole routine fits in a test: `short` (the default) has one check-in.
+ROUTINES = {
+    "short": {
+        "description": "Test: a line, a feeling check-in, a close.",
+        "steps": [{"say": "routine.opening"}, {"checkin": "feeling"}, {"close": "routine.close"}],
+    },
+    "long": {
+        "description": "Test: two lines.",
+        "steps": [{"say": "routine.opening"}, {"close": "routine.close"}],
+    },
+    "quiet": {"description": "Test: a soft close.", "steps": [{"close": "routine.quiet_close"}]},
+}
+
+
+def player_topic(site: str) -> str:
+    """Where the test player of a site takes its commands."""
+    return f"home/{site}/player/set"
+
+
+def player_does(site: str, action: str) -> Callable[[Received], bool]:
+    """Matches a command with this action to the test player of a site."""
+    return lambda m: m.topic == player_topic(site) and body(m).get("action") == action
+
+
+def skill_config(port: int, data_dir: Path) -> dict[str, Any]:
+    """The skill's config.yaml for these tests: Hermes TTS (no Piper), one player per site."""
+    players = [
+        {
+            "name": f"{site}-player",
+            "kind": "generic",
+            "sites": [site],
+            "play": {
+                "topic": player_topic(site),
+                "payload": '{"action": "play", "playlist": "{playlist}"}',
+            },
+            "stop": {"topic": player_topic(site), "payload": '{"action": "stop"}'},
+            "volume": {
+                "topic": player_topic(site),
+                "payload": '{"action": "volume", "volume": {volume}}',
+            },
+        }
+        for site in SITES
+    ]
+    return {
+        "mqtt": {"host": "127.0.0.1", "port": port},
+        "sites": list(SITES),
+        "data_dir": str(data_dir),
+        "voice": {"engine": "hermes"},
+        "safewords": ["red"],
+        "cooldown": {
+            "playlist": "Cool down",
+            "playlists": ["Rain sounds", LULLABIES],
+            "fade_in": 0,
+            "fade_out": 0,
+        },
+        "devices": players,
+        "homeassistant": {"discovery": False},
+        "routines": ROUTINES,
+        "log_level": "DEBUG",
+    }
+
+
+def write_config(path: Path, port: int) -> Path:
+    """Write the skill config (data in a folder beside it)."""
+    config = skill_config(port, path.parent / "data")
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# --- reading the wire --------------------------------------------------------------------
+
+
+def body(message: Received) -> dict[str, Any]:
+    """The JSON object a message carries."""
+    data = json.loads(message.payload)
+    assert isinstance(data, dict), f"{message.topic}: not a JSON object"
+    return data
+
+
+def slot_values(payload: dict[str, Any]) -> Slots:
+    """slotName -> value of an NluIntent payload."""
+    return {item["slotName"]: item["value"]["value"] for item in payload.get("slots") or []}
+
+
+def lines(*keys: str) -> set[str]:
+    """Every sentence the skill may say for these response keys (one tts/say each)."""
+    return {
+        s for key in keys for variant in RESPONSES.variants(key) for s in split_sentences(variant)
+    }
+
+
+def shipped_intents() -> set[str]:
+    """Names of the intents in intents/en/*.yaml."""
+    names: set[str] = set()
+    for path in sorted((ROOT / "intents" / "en").glob("*.yaml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        names.update(document.get("intents") or {})
+    return names
+
+
+# --- the processes -----------------------------------------------------------------------
+
+
+class Service:
+    """One child process; stdout and stderr go to a log file that failures quote."""
+
+    def __init__(self, name: str, args: Sequence[str | Path], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("wb")
+        try:
+            self.process = subprocess.Popen(
+                [str(arg) for arg in args],
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                cwd=log_path.parent,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            )
+        except OSError:
+            self._log.close()
+            raise
+
+    def tail(self, count: int = 30) -> str:
+        """The last lines of the log."""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(f"  {line}" for line in text.splitlines()[-count:])
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL if it takes longer than `timeout`; the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+class FakeTts:
+    """Rhasspy's text to speech without sound: each hermes/tts/say gets its sayFinished."""
+
+    def __init__(self, host: str, port: int, seconds: float) -> None:
+        self._seconds = seconds
+        self._due: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"fake-tts-{uuid.uuid4().hex[:8]}"
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._worker = threading.Thread(target=self._answer, name="fake-tts", daemon=True)
+        self._address = (host, port)
+
+    def start(self) -> FakeTts:
+        """Connect, and return once the subscription is acknowledged."""
+        self._worker.start()
+        self._client.connect_async(*self._address)
+        self._client.loop_start()
+        if not self._subscribed.wait(5.0):
+            self.close()
+            raise AssertionError("the fake TTS could not subscribe to hermes/tts/say")
+        return self
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, code: ReasonCode, props: Any
+    ) -> None:
+        client.subscribe(TTS_SAY, qos=1)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, codes: list[ReasonCode], props: Any
+    ) -> None:
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        say = json.loads(message.payload)
+        finished = json.dumps({"id": say["id"], "siteId": say["siteId"]}).encode()
+        self._due.put((time.monotonic() + self._seconds, finished))
+
+    def _answer(self) -> None:
+        while (item := self._due.get()) is not None:
+            due, payload = item
+            time.sleep(max(0.0, due - time.monotonic()))
+            self._client.publish(SAY_FINISHED, payload, qos=1)
+
+    def close(self) -> None:
+        """Stop answering and disconnect."""
+        self._due.put(None)
+        self._worker.join(5.0)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One dialogue session the test speaks in."""
+
+    site: str
+    """Site of the session."""
+    session_id: str
+    """The dialogue manager's session id."""
+    t: float
+    """time.monotonic() when the test woke the site."""
+
+
+def _listening(site: str, after: float) -> Callable[[Received], bool]:
+    """Matches the dialogue manager's startListening on a site after a moment."""
+
+    def test(message: Received) -> bool:
+        return (
+            message.topic == START_LISTENING
+            and message.t >= after
+            and body(message)["siteId"] == site
+        )
+
+    return test
+
+
+class Stack:
+    """Mosquitto, the NLU, the dialogue manager and the skill, seen through one recorder."""
+
+    def __init__(self, recorder: MqttRecorder, services: Sequence[Service]) -> None:
+        self.recorder = recorder
+        self.services = services
+
+    def explain(self) -> str:
+        """The tails of every service's log, for failure messages."""
+        return "\n".join(f"--- {s.name} ---\n{s.tail()}" for s in self.services)
+
+    def wait_for(
+        self, test: Callable[[Received], bool], what: str, timeout: float = 5.0
+    ) -> Received:
+        """The first recorded message passing `test`; on time-out, an error with the logs."""
+        try:
+            return self.recorder.wait_for(test, timeout)
+        except AssertionError as err:
+            raise AssertionError(f"{what}: {err}\n{self.explain()}") from None
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        """Publish JSON (QoS 1, waiting for the broker)."""
+        self.recorder.publish(topic, json.dumps(payload))
+
+    def wake_all(self, sites: Sequence[str]) -> list[Turn]:
+        """Say the wake word on every site at once; the sessions the DM opens for them."""
+        t = time.monotonic()
+        for site in sites:
+            self.publish(HOTWORD, {"siteId": site, "modelId": WAKEWORD})
+        turns = []
+        for site in sites:
+            listening = self.wait_for(
+                _listening(site, t), f"the dialogue manager listening on {site} after the wake word"
+            )
+            turns.append(Turn(site, body(listening)["sessionId"], t))
+        return turns
+
+    def hear(self, turn: Turn, text: str) -> None:
+        """What speech to text heard in a session."""
+        self.publish(
+            TEXT_CAPTURED,
+            {
+                "text": text,
+                "likelihood": 1,
+                "seconds": 1,
+                "siteId": turn.site,
+                "sessionId": turn.session_id,
+            },
+        )
+
+    def intent(self, session_id: str, what: str) -> dict[str, Any]:
+        """The hermes/intent/<name> of a session."""
+        return body(
+            self.wait_for(
+                lambda m: (
+                    m.topic.startswith("hermes/intent/") and body(m).get("sessionId") == session_id
+                ),
+                f"{what}: an intent",
+            )
+        )
+
+    def ended(self, session_id: str, what: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The sessionEnded of a session."""
+        return body(
+            self.wait_for(
+                lambda m: m.topic == SESSION_ENDED and body(m)["sessionId"] == session_id,
+                f"{what}: sessionEnded",
+                timeout,
+            )
+        )
+
+    def ask(self, site: str, text: str) -> tuple[Turn, dict[str, Any], dict[str, Any]]:
+        """Wake the site and say `text`: the turn, its intent and its sessionEnded."""
+        (turn,) = self.wake_all([site])
+        self.hear(turn, text)
+        intent = self.intent(turn.session_id, repr(text))
+        return turn, intent, self.ended(turn.session_id, repr(text))
+
+    def query(self, text: str) -> dict[str, Any] | None:
+        """Ask the NLU alone (on LAB); the NluIntent, or None when it recognized nothing."""
+        query_id = uuid.uuid4().hex
+        self.publish(NLU_QUERY, {"input": text, "siteId": LAB, "id": query_id})
+        reply = self.wait_for(
+            lambda m: (
+                (m.topic.startswith("hermes/intent/") or m.topic == NOT_RECOGNIZED)
+                and body(m).get("id") == query_id
+            ),
+            f"the NLU's answer to {text!r}",
+        )
+        return None if reply.topic == NOT_RECOGNIZED else body(reply)
+
+    def said(self, site: str | None = None, after: float = 0.0) -> list[Received]:
+        """hermes/tts/say messages (of one site, after a moment)."""
+        return [
+            m
+            for m in self.recorder.messages(TTS_SAY)
+            if m.t > after and (site is None or body(m)["siteId"] == site)
+        ]
+
+    def endings(self) -> dict[str, str]:
+        """sessionId -> termination reason of every session that ended on the skill's sites."""
+        return {
+            body(m)["sessionId"]: body(m)["termination"]["reason"]
+            for m in self.recorder.messages(SESSION_ENDED)
+            if body(m)["siteId"] in SITES
+        }
+
+
+def _probe(stack: Stack, topic: str, payload: dict[str, Any], answered: str, what: str) -> None:
+    """Publish a probe every 0.3 s until an answer on `answered` about LAB arrives."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        for service in stack.services:
+            if service.process.poll() is not None:
+                pytest.fail(f"{service.name} exited at start-up:\n{service.tail()}", pytrace=False)
+        stack.publish(topic, payload)
+        try:
+            stack.recorder.wait_for(
+                lambda m: m.topic == answered and body(m).get("siteId") == LAB, 0.3
+            )
+        except AssertionError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not answer within 30 s:\n{stack.explain()}")
+        else:
+            return
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+def _run(args: Sequence[str | Path], what: str, timeout: float = 300.0) -> str:
+    """Run a command to completion; its stdout, or a test failure with its output."""
+    try:
+        done = subprocess.run(
+            [str(arg) for arg in args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=ROOT,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        pytest.fail(f"{what}: {err}", pytrace=False)
+    if done.returncode != 0:
+        pytest.fail(
+            f"{what} failed (exit {done.returncode}):\n{done.stderr.strip()}", pytrace=False
+        )
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def rhasspy_python() -> Path:
+    """The python of .rhasspy-venv/, built by scripts/rhasspy_env.py when needed."""
+    # Fail, never skip: a missing Rhasspy must not turn these tests green.
+    out = _run([sys.executable, ENV_SCRIPT], "scripts/rhasspy_env.py (the Rhasspy services)")
+    return Path(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def intent_graph(rhasspy_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The NLU's intent graph, trained on the skill's own Rhasspy export."""
+    if not AFTERCARE.is_file():
+        pytest.fail(f"{AFTERCARE} is missing: run python3 scripts/dev.py test", pytrace=False)
+    folder = tmp_path_factory.mktemp("rhasspy-training")
+    config = write_config(folder / "config.yaml", 1883)  # the export ignores the port
+    sentences = folder / "sentences.ini"
+    export = _run(
+        [AFTERCARE, "sentences", "--config", config, "--format", "rhasspy"],
+        "aftercare sentences --format rhasspy",
+    )
+    sentences.write_text(export, encoding="utf-8")
+    graph = folder / "intent_graph.pickle.gz"
+    _run([rhasspy_python, TRAIN_SCRIPT, sentences, graph], "rhasspy/train.py")
+    return graph
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> Recognizer:
+    """The skill's built-in recognizer, with the playlists and safewords of the test config."""
+    return Recognizer.load(
+        ROOT / "intents", playlists=("Cool down", "Rain sounds", LULLABIES), safewords=("red",)
+    )
+
+
+@pytest.fixture
+def dialogue_args() -> list[str]:
+    """Extra rhasspy-dialogue-hermes arguments (a test may parametrize this)."""
+    return []
+
+
+@pytest.fixture
+def stack(
+    mosquitto: EmbeddedBroker,
+    rhasspy_python: Path,
+    intent_graph: Path,
+    dialogue_args: list[str],
+    tmp_path: Path,
+) -> Iterator[Stack]:
+    """Everything running and ready; afterwards, every process is stopped and checked."""
+    mqtt_args = ["--host", mosquitto.host, "--port", str(mosquitto.port), "--debug"]
+    site_args = [arg for site in (*SITES, LAB) for arg in ("--site-id", site)]
+    config = write_config(tmp_path / "config.yaml", mosquitto.port)
+    recorder = MqttRecorder(mosquitto.host, mosquitto.port, ["#"]).start()
+    tts: FakeTts | None = None
+    services: list[Service] = []
+    try:
+        tts = FakeTts(mosquitto.host, mosquitto.port, SAY_SECONDS).start()
+        # Rhasspy's supervisor starts the NLU with --replace-numbers; --no-fuzzy so that a
+        # sentence the export lacks fails here instead of matching approximately.
+        nlu_args: list[str | Path] = [
+            "--intent-graph",
+            intent_graph,
+            "--replace-numbers",
+            "--no-fuzzy",
+        ]
+        services.append(
+            Service(
+                "rhasspy-nlu-hermes",
+                [rhasspy_python, "-m", "rhasspynlu_hermes", *nlu_args, *mqtt_args, *site_args],
+                tmp_path / "nlu.log",
+            )
+        )
+        services.append(
+            Service(
+                "rhasspy-dialogue-hermes",
+                [
+                    rhasspy_python,
+                    "-m",
+                    "rhasspydialogue_hermes",
+                    *dialogue_args,
+                    *mqtt_args,
+                    *site_args,
+                ],
+                tmp_path / "dialogue.log",
+            )
+        )
+        services.append(
+            Service("aftercare", [AFTERCARE, "run", "--config", config], tmp_path / "aftercare.log")
+        )
+        stack = Stack(recorder, services)
+        # The first query also loads the graph, so the tests' queries are quick.
+        _probe(stack, NLU_QUERY, {"input": "probe", "siteId": LAB}, NOT_RECOGNIZED, "the NLU")
+        notification = {"siteId": LAB, "init": {"type": "notification", "text": ""}}
+        _probe(stack, START_SESSION, notification, SESSION_ENDED, "the dialogue manager")
+        stack.wait_for(
+            lambda m: m.topic == STATUS and m.payload == b"online", "the skill online", 30.0
+        )
+        yield stack
+    finally:
+        crashed = [s for s in services if s.process.poll() is not None]
+        logs = Stack(recorder, services).explain()
+        codes = {s.name: s.stop() for s in reversed(services)}  # the skill first
+        if tts is not None:
+            tts.close()
+        recorder.close()
+    if crashed:
+        pytest.fail(f"{[s.name for s in crashed]} exited during the test:\n{logs}")
+    if codes.get("aftercare", 0) != 0:
+        pytest.fail(f"aftercare run exited with {codes['aftercare']} on SIGTERM:\n{logs}")
+
+
+# --- the tests ---------------------------------------------------------------------------
+
+
+def test_every_intent_through_the_real_nlu_and_dialogue_manager(stack: Stack) -> None:
+    """Wake word, speech, the real NLU and DM: each intent with its slots, each session nominal."""
+    missing = shipped_intents() - {name for _, name, _ in DIALOGUE_CASES}
+    assert not missing, f"add a sentence for {sorted(missing)} to DIALOGUE_CASES"
+    for text, name, slots in DIALOGUE_CASES:
+        turn, intent, ended = stack.ask(BEDROOM, text)
+        assert intent["intent"]["intentName"] == name, f"{text!r}: {intent}"
+        assert slot_values(intent) == slots, f"{text!r}: {intent['slots']}"
+        assert intent["siteId"] == BEDROOM
+        # The dialogue manager passes the wake word id as customData into every intent.
+        assert intent["customData"] == WAKEWORD
+        assert ended["termination"] == {"reason": "nominal"}, f"{text!r}: {ended}"
+        assert ended["customData"] == WAKEWORD
+        ends = [
+            m
+            for m in stack.recorder.messages(END_SESSION)
+            if body(m).get("sessionId") == turn.session_id
+        ]
+        assert len(ends) == 1, f"{text!r}: the skill ended the session {len(ends)} times"
+
+    # The playlist value lost its "!" on the way; the skill still found the playlist.
+    plays = [json.loads(m.payload) for m in stack.recorder.messages(player_topic(BEDROOM))]
+    assert {"action": "play", "playlist": LULLABIES} in plays
+    assert not stack.recorder.messages(player_topic(GUEST))
+    assert set(stack.endings().values()) == {"nominal"}
+    assert {body(m)["siteId"] for m in stack.said()} == {BEDROOM}
+    # Chimes are WAV clips on playBytes even with Hermes TTS: those too only on the bedroom.
+    clips = stack.recorder.messages("hermes/audioServer/+/playBytes/#")
+    assert {m.topic.split("/")[2] for m in clips} <= {BEDROOM}
+
+
+def _comparable(name: str | None, slots: Slots) -> tuple[str | None, dict[str, str]]:
+    """An intent and its slot values as recognizers write text ("Mum's Lullabies!" -> ...)."""
+    return name, {key: normalize(str(value)) for key, value in slots.items()}
+
+
+def test_the_real_nlu_agrees_with_the_builtin_recognizer(
+    stack: Stack, recognizer: Recognizer
+) -> None:
+    """The trained export recognizes what the skill's own templates do, with the same slots."""
+    real_wrong: list[str] = []
+    builtin_wrong: list[str] = []
+    for text, name, slots in NLU_CASES:
+        intent = stack.query(text)
+        real = (intent["intent"]["intentName"], slot_values(intent)) if intent else (None, {})
+        if real != (name, slots):
+            real_wrong.append(f"{text!r}: {real}, expected {(name, slots)}")
+        builtin = recognizer.recognize(text)
+        ours = (
+            (builtin.intent.intent_name, slot_values(json.loads(builtin.payload())))
+            if builtin
+            else (None, {})
+        )
+        if _comparable(*ours) != _comparable(*BUILTIN_DIFFERS.get(text, (name, slots))):
+            builtin_wrong.append(f"{text!r}: {ours}, real NLU {(name, slots)}")
+    assert not real_wrong, "the real NLU differs:\n" + "\n".join(real_wrong)
+    assert not builtin_wrong, "the built-in recognizer differs:\n" + "\n".join(builtin_wrong)
+    for text in NOT_FOR_US:
+        assert stack.query(text) is None, f"the real NLU takes {text!r} for an Aftercare intent"
+        assert recognizer.recognize(text) is None, text
+    # Every intent above was on LAB, which the skill does not serve: it said nothing.
+    turn, _, _ = stack.ask(BEDROOM, "what do you remember about us")
+    stack.wait_for(lambda m: m.topic == TTS_SAY and m.t > turn.t, "the reply on the bedroom")
+    assert {body(m)["siteId"] for m in stack.said()} == {BEDROOM}
+
+
+def test_two_sites_at_once_stay_independent(stack: Stack) -> None:
+    """Both sites wake together; each gets its own session, speech and player; stop is local."""
+    bedroom, guest = stack.wake_all([BEDROOM, GUEST])
+    assert bedroom.session_id != guest.session_id
+    stack.hear(bedroom, "breathe with us for five minutes")
+    stack.hear(guest, "play cool down")
+    assert stack.intent(bedroom.session_id, "bedroom")["intent"]["intentName"] == BREATHE
+    assert stack.intent(guest.session_id, "guest")["intent"]["intentName"] == COOLDOWN
+    assert stack.ended(bedroom.session_id, "bedroom")["termination"]["reason"] == "nominal"
+    assert stack.ended(guest.session_id, "guest")["termination"]["reason"] == "nominal"
+    play = stack.wait_for(player_does(GUEST, "play"), "the guest player playing")
+    assert body(play)["playlist"] == "Cool down"
+
+    _, _, ended = stack.ask(GUEST, "stop")
+    assert ended["termination"]["reason"] == "nominal"
+    stack.wait_for(player_does(GUEST, "stop"), "the guest player stopping")
+    stopped = stack.wait_for(
+        lambda m: (
+            m.topic == TTS_SAY
+            and body(m)["siteId"] == GUEST
+            and body(m)["text"] in lines("stop.done")
+        ),
+        "the stop reply on the guest room",
+    )
+    # The bedroom breathes on: its next cue comes after the guest's stop.
+    inhale = lines("cue.inhale")
+    stack.wait_for(
+        lambda m: (
+            m.topic == TTS_SAY
+            and m.t > stopped.t
+            and body(m)["siteId"] == BEDROOM
+            and body(m)["text"] in inhale
+        ),
+        "a bedroom breathing cue after the guest stopped",
+        timeout=20.0,
+    )
+    guest_texts = {body(m)["text"] for m in stack.said(GUEST)}
+    assert guest_texts <= lines("cooldown.start", "stop.done"), guest_texts
+    bedroom_texts = {body(m)["text"] for m in stack.said(BEDROOM)}
+    assert not bedroom_texts & lines("cooldown.start", "stop.done"), bedroom_texts
+    assert not stack.recorder.messages(player_topic(BEDROOM))
+    assert set(stack.endings().values()) == {"nominal"}
+
+
+def _start_checkin(stack: Stack) -> tuple[Turn, dict[str, Any]]:
+    """Say "start aftercare"; the routine's check-in session, listening (turn, its start)."""
+    _, intent, ended = stack.ask(BEDROOM, "start aftercare")
+    assert intent["intent"]["intentName"] == START
+    assert ended["termination"]["reason"] == "nominal"
+    start = stack.wait_for(
+        lambda m: m.topic == START_SESSION and body(m)["siteId"] == BEDROOM,
+        "the check-in startSession",
+    )
+    token = body(start)["customData"]
+    started = stack.wait_for(
+        lambda m: m.topic == SESSION_STARTED and body(m)["customData"] == token,
+        "sessionStarted of the check-in",
+    )
+    session_id = body(started)["sessionId"]
+    stack.wait_for(
+        lambda m: m.topic == START_LISTENING and body(m)["sessionId"] == session_id,
+        "the dialogue manager listening for the check-in answer",
+    )
+    return Turn(BEDROOM, session_id, start.t), body(start)
+
+
+def test_a_checkin_is_answered_through_the_real_dialogue_manager(stack: Stack) -> None:
+    """The routine asks via startSession; the DM speaks, listens, and the answer comes back."""
+    turn, start = _start_checkin(stack)
+    init = start["init"]
+    assert init["type"] == "action"
+    assert init["canBeEnqueued"] is True
+    assert FEELING in init["intentFilter"]
+    assert STOP in init["intentFilter"]
+    question = [m for m in stack.said(BEDROOM) if body(m).get("sessionId") == turn.session_id]
+    assert [body(m)["text"] for m in question] == [init["text"]]
+    assert init["text"] in RESPONSES.variants("checkin.feeling")
+
+    stack.hear(turn, "i'm okay")
+    query = stack.wait_for(
+        lambda m: m.topic == NLU_QUERY and body(m).get("sessionId") == turn.session_id,
+        "the check-in's NLU query",
+    )
+    assert body(query)["intentFilter"] == init["intentFilter"]
+    answer = stack.intent(turn.session_id, "the check-in")
+    assert answer["intent"]["intentName"] == FEELING
+    assert slot_values(answer) == {"feeling": "okay"}
+    assert answer["customData"] == start["customData"]
+    ended = stack.ended(turn.session_id, "the check-in")
+    assert ended["termination"]["reason"] == "nominal"
+    assert ended["customData"] == start["customData"]
+
+    reply = stack.wait_for(
+        lambda m: m.topic == TTS_SAY and m.t > query.t and body(m)["text"] in lines("feeling.okay"),
+        "the reply to 'i'm okay'",
+    )
+    assert body(reply)["siteId"] == BEDROOM
+    stack.wait_for(
+        lambda m: (
+            m.topic == TTS_SAY and m.t > reply.t and body(m)["text"] in lines("routine.close")
+        ),
+        "the routine's close after the check-in",
+    )
+    assert set(stack.endings().values()) == {"nominal"}
+
+
+def test_speech_outside_the_checkin_filter_ends_it_without_an_intent(stack: Stack) -> None:
+    """ "play cool down" inside a check-in: no intent, intentNotRecognized, the routine goes on."""
+    turn, _ = _start_checkin(stack)
+    stack.hear(turn, "play cool down")
+    ended = stack.ended(turn.session_id, "the check-in")
+    assert ended["termination"]["reason"] == "intentNotRecognized"
+    stack.wait_for(
+        lambda m: m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("routine.close"),
+        "the routine's close after an unanswered check-in",
+    )
+    assert not [
+        m
+        for m in stack.recorder.messages("hermes/intent/#")
+        if body(m).get("sessionId") == turn.session_id
+    ]
+    assert not stack.recorder.messages(player_topic(BEDROOM))
+
+
+def test_the_safeword_inside_a_checkin_stops_the_routine(stack: Stack) -> None:
+    """ "red" answers a check-in as AftercareStop: the session ends nominal and all stops."""
+    turn, _ = _start_checkin(stack)
+    stack.hear(turn, "red")
+    assert stack.intent(turn.session_id, "the check-in")["intent"]["intentName"] == STOP
+    assert stack.ended(turn.session_id, "the check-in")["termination"]["reason"] == "nominal"
+    done = stack.wait_for(
+        lambda m: m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("stop.done"),
+        "the stop reply",
+    )
+    stack.wait_for(
+        lambda m: (
+            m.topic == f"aftercare/{BEDROOM}/state"
+            and m.t > turn.t
+            and body(m)["activity"] == "idle"
+        ),
+        "the bedroom idle again",
+    )
+    # The routine is over: a later question is answered, and no closing line came before.
+    later, _, _ = stack.ask(BEDROOM, "what do you remember about us")
+    reply = stack.wait_for(lambda m: m.topic == TTS_SAY and m.t > later.t, "a later reply")
+    closing = lines("routine.close")
+    assert not [m for m in stack.said(BEDROOM, after=done.t) if body(m)["text"] in closing]
+    assert reply.t > done.t
+
+
+def test_a_wake_word_during_a_checkin_aborts_it_and_the_answer_still_counts(stack: Stack) -> None:
+    """Answering with the wake word first: the DM aborts the check-in, the reply still comes."""
+    checkin, _ = _start_checkin(stack)
+    turn, intent, ended = stack.ask(BEDROOM, "i'm okay")
+    aborted = stack.ended(checkin.session_id, "the check-in")
+    assert aborted["termination"]["reason"] == "abortedByUser"
+    assert intent["intent"]["intentName"] == FEELING
+    assert intent["customData"] == WAKEWORD  # an ordinary intent now, not the check-in's
+    assert ended["termination"]["reason"] == "nominal"
+    reply = stack.wait_for(
+        lambda m: m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("feeling.okay"),
+        "the reply to 'i'm okay'",
+    )
+    assert body(reply)["siteId"] == BEDROOM
+    stack.wait_for(
+        lambda m: m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("routine.close"),
+        "the routine's close",
+    )
+    ends = [m for m in stack.recorder.messages(END_SESSION) if m.t > turn.t]
+    assert [body(m)["sessionId"] for m in ends] == [turn.session_id]
+
+
+@pytest.mark.parametrize("dialogue_args", [["--session-timeout", "2"]])
+def test_an_unanswered_checkin_times_out_and_the_routine_goes_on(stack: Stack) -> None:
+    """Silence after the question: the DM ends the check-in (timeout); the routine closes."""
+    checkin, start = _start_checkin(stack)
+    ended = stack.ended(checkin.session_id, "the check-in", timeout=10.0)
+    assert ended["termination"]["reason"] == "timeout"
+    assert ended["customData"] == start["customData"]
+    close = stack.wait_for(
+        lambda m: (
+            m.topic == TTS_SAY and m.t > checkin.t and body(m)["text"] in lines("routine.close")
+        ),
+        "the routine's close",
+    )
+    stack.wait_for(
+        lambda m: (
+            m.topic == f"aftercare/{BEDROOM}/state"
+            and m.t > close.t
+            and body(m)["activity"] == "idle"
+        ),
+        "the bedroom idle again",
+    )
+    # Nothing tried to end the timed-out session afterwards.
+    assert not [
+        m
+        for m in stack.recorder.messages(END_SESSION)
+        if body(m)["sessionId"] == checkin.session_id
+    ]
