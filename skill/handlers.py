@@ -230,7 +230,9 @@ def decide(
         return [
             StartRoutine(
                 chosen or prefs.routine or "short",
-                quiet=chosen == "quiet" or (chosen is None and bool(prefs.quiet)),
+                # The quiet routine is quiet by design (and says its one soft line);
+                # quiet mode is for the others, when the site prefers fewer words.
+                quiet=chosen is None and bool(prefs.quiet),
                 playlist=prefs.playlist,
             )
         ]

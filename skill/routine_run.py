@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 SLOW_FACTOR = 1.5
 """Silences grow by this much once someone has said they are not okay."""
 QUIET_CLOSE = "routine.quiet_close"
+QUIET_PREFIX = "routine.quiet_"
 CHECKIN_ANSWERS = (
     "AftercareFeeling",
     "AftercareNeed",
@@ -108,6 +109,8 @@ async def _step(step: Step, control: RoutineControl, tools: RoutineTools) -> Non
         tools.lights(step.action)
     elif isinstance(step, CloseStep):
         await tools.say_key(QUIET_CLOSE if control.quiet and step.key != QUIET_CLOSE else step.key)
+    elif isinstance(step, SayStep) and step.key.startswith(QUIET_PREFIX):
+        await tools.say_key(step.key)  # the soft lines meant for quiet mode
     elif not control.quiet:
         await _words(step, control, tools)
 

@@ -143,3 +143,16 @@ def test_shipped_lengths() -> None:
     assert 4 * 60 <= ROUTINES["short"].planned_seconds() <= 8 * 60
     assert 20 * 60 <= ROUTINES["long"].planned_seconds() <= 30 * 60
     assert ROUTINES["quiet"].planned_seconds() >= 5 * 60
+
+
+@pytest.mark.asyncio
+async def test_the_quiet_routine_says_its_one_soft_opening() -> None:
+    tools = Tools()
+    await run_routine(ROUTINES["quiet"], RoutineControl(), tools.tools())
+    assert tools.log == [
+        "say routine.quiet_opening",
+        "lights scene",
+        "music play",
+        "breathe calm chime",
+        "say routine.quiet_close",
+    ]
