@@ -1,0 +1,1 @@
+"""Aftercare benchmarks: `python -m benchmarks` runs them all and writes benchmarks/RESULTS.md."""

@@ -1,0 +1,381 @@
+"""Issue #6: how well the sentence templates recognize natural speech.
+
+Measures tests/data/utterances.yaml (natural utterances, each with its intent and
+slots) and tests/data/unrelated.yaml (things a bedside speaker hears that must
+match nothing) against:
+
+- the skill's built-in recognizer (``skill.nlu.Recognizer``, exact matching);
+- hassil on the Home Assistant export (``skill.sentences.to_hassil``), intents only;
+- the real Rhasspy 2.5 NLU (rhasspynlu 0.3.3, fuzzy off, numbers replaced, as
+  ``rhasspynlu_hermes --replace-numbers --no-fuzzy`` runs it), when ``.rhasspy-venv/``
+  exists: trained with rhasspy/train.py from ``aftercare sentences --format rhasspy``.
+
+``python -m benchmarks.recognition`` prints a Markdown table and writes it to
+benchmarks/RECOGNITION.md.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hassil
+import yaml
+
+from skill.nlu import Recognizer, slot_value
+from skill.sentences import to_hassil
+
+ROOT = Path(__file__).resolve().parent.parent
+INTENTS_DIR = ROOT / "intents"
+UTTERANCES = ROOT / "tests" / "data" / "utterances.yaml"
+UNRELATED = ROOT / "tests" / "data" / "unrelated.yaml"
+RHASSPY_VENV = ROOT / ".rhasspy-venv"
+OUTPUT = Path(__file__).resolve().parent / "RECOGNITION.md"
+
+PLAYLISTS = ("Cool down", "Rain sounds")
+"""The config's playlists: cooldown.playlist first, then cooldown.playlists."""
+NAMES = ("Sam", "Alex")
+SAFEWORDS = ("red",)
+
+Slots = dict[str, str | int]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One utterance with the intent and slots it must give."""
+
+    text: str
+    intent: str
+    slots: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Guess:
+    """What a recognizer made of one utterance: intent (None: nothing) and slots."""
+
+    intent: str | None
+    slots: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@dataclass
+class Score:
+    """Results of one recognizer over both sets."""
+
+    name: str
+    cases: list[tuple[Case, Guess]]
+    unrelated: list[tuple[str, Guess]]
+
+    @property
+    def intent_hits(self) -> int:
+        return sum(guess.intent == case.intent for case, guess in self.cases)
+
+    @property
+    def full_hits(self) -> int:
+        return sum(_full_hit(case, guess) for case, guess in self.cases)
+
+    @property
+    def false_positives(self) -> list[tuple[str, Guess]]:
+        return [(text, guess) for text, guess in self.unrelated if guess.intent is not None]
+
+    @property
+    def intent_accuracy(self) -> float:
+        return self.intent_hits / len(self.cases) if self.cases else 0.0
+
+    @property
+    def full_accuracy(self) -> float:
+        return self.full_hits / len(self.cases) if self.cases else 0.0
+
+    def misses(self, *, slots: bool = True) -> list[tuple[Case, Guess]]:
+        """Cases whose intent (and, with slots, slots) came out wrong."""
+        return [
+            (case, guess)
+            for case, guess in self.cases
+            if not (_full_hit(case, guess) if slots else guess.intent == case.intent)
+        ]
+
+    def breakdown(self, *, slots: bool = True) -> str:
+        """Per-intent hits, then every miss and false positive, one a line."""
+        totals: dict[str, list[int]] = {}
+        for case, guess in self.cases:
+            hit = _full_hit(case, guess) if slots else guess.intent == case.intent
+            entry = totals.setdefault(case.intent, [0, 0])
+            entry[0] += hit
+            entry[1] += 1
+        lines = [f"{self.name}: per intent ({'intent+slots' if slots else 'intent'})"]
+        for intent, (hits, count) in sorted(totals.items()):
+            lines.append(f"  {intent:26} {hits:3}/{count:<3}")
+        for case, guess in self.misses(slots=slots):
+            lines.append(
+                f"  MISS {case.text!r}: want {case.intent} {dict(case.slots)}, "
+                f"got {guess.intent} {dict(guess.slots)}"
+            )
+        for text, guess in self.false_positives:
+            lines.append(f"  FALSE POSITIVE {text!r}: {guess.intent} {dict(guess.slots)}")
+        return "\n".join(lines)
+
+
+def _full_hit(case: Case, guess: Guess) -> bool:
+    return guess.intent == case.intent and dict(guess.slots) == dict(case.slots)
+
+
+# --- the test sets -----------------------------------------------------------
+
+
+def load_cases(path: Path = UTTERANCES) -> list[Case]:
+    """tests/data/utterances.yaml: a list of {text, intent, slots?}."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(document, list):
+        raise ValueError(f"{path}: expected a list of utterances")
+    cases: list[Case] = []
+    for index, entry in enumerate(document):
+        if not isinstance(entry, Mapping) or not {"text", "intent"} <= set(entry):
+            raise ValueError(f"{path}[{index}]: expected a mapping with text and intent")
+        slots = entry.get("slots") or {}
+        if not isinstance(slots, Mapping) or set(entry) - {"text", "intent", "slots"}:
+            raise ValueError(f"{path}[{index}]: slots must be a mapping; no other keys")
+        cases.append(
+            Case(str(entry["text"]), str(entry["intent"]), {str(k): v for k, v in slots.items()})
+        )
+    return cases
+
+
+def load_unrelated(path: Path = UNRELATED) -> list[str]:
+    """tests/data/unrelated.yaml: a list of strings."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(document, list) or not all(isinstance(t, str) for t in document):
+        raise ValueError(f"{path}: expected a list of strings")
+    return list(document)
+
+
+def recognizer() -> Recognizer:
+    """The built-in recognizer with the benchmark's playlists, names and safeword."""
+    return Recognizer.load(INTENTS_DIR, playlists=PLAYLISTS, safewords=SAFEWORDS, names=NAMES)
+
+
+def score(
+    name: str, guess: Callable[[str], Guess], cases: list[Case], unrelated: list[str]
+) -> Score:
+    """Run guess over both sets."""
+    return Score(
+        name,
+        [(case, guess(case.text)) for case in cases],
+        [(text, guess(text)) for text in unrelated],
+    )
+
+
+# --- the recognizers ---------------------------------------------------------
+
+
+def builtin_guesser(nlu: Recognizer) -> Callable[[str], Guess]:
+    """The skill's own recognizer, slots read as the skill reads them."""
+
+    def guess(text: str) -> Guess:
+        result = nlu.recognize(text)
+        if result is None:
+            return Guess(None)
+        slots: Slots = {}
+        for item in result.slots or ():
+            value = slot_value(result, item.slot_name)
+            if value is not None:
+                slots[item.slot_name] = value
+        return Guess(result.intent.intent_name, slots)
+
+    return guess
+
+
+def hassil_guesser(nlu: Recognizer) -> Callable[[str], Guess]:
+    """hassil 3 on the Home Assistant export, as Assist would load it (intents only)."""
+    intents = hassil.Intents.from_yaml(io.StringIO(to_hassil(nlu)))
+
+    def guess(text: str) -> Guess:
+        result = hassil.recognize(text, intents)
+        if result is None:
+            return Guess(None)
+        slots: Slots = {}
+        for name, entity in result.entities.items():
+            value = _plain(entity.value)
+            if value is not None:
+                slots[name] = value
+        return Guess(result.intent.name, slots)
+
+    return guess
+
+
+def _plain(value: object) -> str | int | None:
+    """A slot value as the skill reads it: whole numbers as int, text as str."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, str | int) else None
+
+
+_ASR_DROP = re.compile(r"[^\w\s']")
+
+
+def asr_text(text: str) -> str:
+    """The utterance as a speech recognizer writes it: lower case, no punctuation.
+
+    Hyphens become spaces ("4-7-8" -> "4 7 8"); apostrophes stay (Rhasspy's
+    vocabulary keeps "let's"). Hesitations such as "um" stay: an ASR that hears
+    them writes them, and with fuzzy matching off they must be in the sentences.
+    """
+    return " ".join(_ASR_DROP.sub(" ", text.replace("-", " ")).lower().split())
+
+
+_RHASSPY_SCRIPT = r"""
+import json, sys
+import rhasspynlu
+from rhasspynlu import recognize
+graph_path, texts_path = sys.argv[1], sys.argv[2]
+with open(graph_path, "rb") as graph_file:
+    graph = rhasspynlu.gzip_pickle_to_graph(graph_file)
+results = []
+for text in json.load(open(texts_path, encoding="utf-8")):
+    # As rhasspynlu_hermes --replace-numbers --no-fuzzy handles nlu/query.
+    words = rhasspynlu.replace_numbers(text.split(), "en")
+    found = recognize(" ".join(words), graph, fuzzy=False)
+    if not found:
+        results.append(None)
+        continue
+    best = found[0]
+    results.append({
+        "intent": best.intent.name if best.intent else None,
+        "slots": {e.entity: e.value for e in best.entities},
+    })
+json.dump(results, sys.stdout)
+"""
+
+
+def rhasspy_python() -> Path | None:
+    """The Rhasspy venv's python, or None when .rhasspy-venv/ is not built."""
+    python = RHASSPY_VENV / "bin" / "python"
+    return python if python.exists() else None
+
+
+def rhasspy_guesses(texts: Sequence[str]) -> dict[str, Guess]:
+    """Train the real Rhasspy NLU from `aftercare sentences` and recognize every text."""
+    python = rhasspy_python()
+    if python is None:
+        raise RuntimeError(".rhasspy-venv/ not found: build it with scripts/rhasspy_env.py")
+    with tempfile.TemporaryDirectory(prefix="aftercare-recognition-") as folder:
+        work = Path(folder)
+        config = work / "config.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "cooldown": {"playlist": PLAYLISTS[0], "playlists": list(PLAYLISTS[1:])},
+                    "safewords": list(SAFEWORDS),
+                    "names": list(NAMES),
+                }
+            ),
+            encoding="utf-8",
+        )
+        ini = work / "sentences.ini"
+        graph = work / "intent_graph.pickle.gz"
+        queries = work / "texts.json"
+        exported = _run(
+            [sys.executable, "-m", "skill.cli", "sentences", "--config", str(config)],
+            "aftercare sentences --format rhasspy",
+        )
+        ini.write_text(exported, encoding="utf-8")
+        _run([str(python), str(ROOT / "rhasspy" / "train.py"), str(ini), str(graph)], "train")
+        unique = sorted(set(texts))
+        queries.write_text(json.dumps([asr_text(t) for t in unique]), encoding="utf-8")
+        output = _run([str(python), "-c", _RHASSPY_SCRIPT, str(graph), str(queries)], "recognize")
+    answers: list[Any] = json.loads(output)
+    guesses: dict[str, Guess] = {}
+    for text, answer in zip(unique, answers, strict=True):
+        if not isinstance(answer, dict) or not answer.get("intent"):
+            guesses[text] = Guess(None)
+            continue
+        slots: Slots = {}
+        for name, raw in dict(answer.get("slots") or {}).items():
+            value = _plain(raw)
+            if value is not None:
+                slots[str(name)] = value
+        guesses[text] = Guess(str(answer["intent"]), slots)
+    return guesses
+
+
+def _run(command: list[str], what: str) -> str:
+    done = subprocess.run(
+        command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+# --- report ------------------------------------------------------------------
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def table(scores: Iterable[Score], *, slots: Iterable[bool]) -> str:
+    """Markdown: one row per recognizer."""
+    rows = [
+        "| recognizer | intent accuracy | intent+slot accuracy | false positives |",
+        "|---|---|---|---|",
+    ]
+    for result, with_slots in zip(scores, slots, strict=True):
+        n = len(result.cases)
+        full = f"{_percent(result.full_accuracy)} ({result.full_hits}/{n})" if with_slots else "n/a"
+        rows.append(
+            f"| {result.name} | {_percent(result.intent_accuracy)} ({result.intent_hits}/{n}) "
+            f"| {full} | {len(result.false_positives)} of {len(result.unrelated)} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the table (and the misses on stderr); write benchmarks/RECOGNITION.md."""
+    del argv
+    cases = load_cases()
+    unrelated = load_unrelated()
+    nlu = recognizer()
+    scores = [
+        score("built-in (skill.nlu)", builtin_guesser(nlu), cases, unrelated),
+        score("hassil (Home Assistant export)", hassil_guesser(nlu), cases, unrelated),
+    ]
+    with_slots = [True, False]
+    note = ""
+    if rhasspy_python() is not None:
+        guesses = rhasspy_guesses([c.text for c in cases] + unrelated)
+        scores.append(score("Rhasspy 2.5 NLU (fuzzy off)", guesses.__getitem__, cases, unrelated))
+        with_slots.append(True)
+    else:
+        note = "\nRhasspy 2.5 NLU: not measured (.rhasspy-venv/ not built).\n"
+    for result, with_slot in zip(scores, with_slots, strict=True):
+        print(result.breakdown(slots=with_slot), file=sys.stderr)
+    report = (
+        "# Recognition quality (issue #6)\n\n"
+        f"{len(cases)} natural utterances (tests/data/utterances.yaml) and "
+        f"{len(unrelated)} unrelated ones (tests/data/unrelated.yaml); playlists "
+        f"{', '.join(PLAYLISTS)}, names {', '.join(NAMES)}, safeword {', '.join(SAFEWORDS)}. "
+        "Made by `python -m benchmarks.recognition`.\n\n"
+        + table(scores, slots=with_slots)
+        + "\n"
+        + note
+        + "\nhassil: intents only (it returns digits as floats, words as ints). Rhasspy: "
+        "trained with rhasspy/train.py from `aftercare sentences --format rhasspy`, each "
+        "utterance lower-cased without punctuation as an ASR writes it, numbers replaced and "
+        "fuzzy matching off, as `rhasspynlu_hermes --replace-numbers --no-fuzzy` runs it.\n"
+    )
+    print(report)
+    OUTPUT.write_text(report, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
