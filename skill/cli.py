@@ -8,7 +8,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -146,12 +146,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     if synth is not None:
         assets.prerender(ClipCache(synth, None))
     print(json.dumps(_masked(config), indent=2, default=str))
+    if not _languages_complete(assets.routines):
+        return 2
     print(
         f"OK: {len(recognizer.intent_names)} intents, {len(assets.responses.keys())} response "
         f"keys, {len(assets.patterns)} breathing patterns, {len(assets.routines)} routines, "
         f"voice: {config.voice.engine} ({config.voice.model})"
     )
     return 0
+
+
+def _languages_complete(routines: Mapping[str, Any]) -> bool:
+    """Report, per language shipped, missing response keys and missing intents; True if none."""
+    from skill import keys
+    from skill.responses import ResponseBook
+
+    root = project_dir()
+    needed = set(keys.ALL_KEYS)
+    for routine in routines.values():
+        needed |= routine.response_keys()
+    complete = True
+    for path in sorted((root / "responses").glob("*.yaml")):
+        language = path.stem
+        missing = ResponseBook.load(path).missing(sorted(needed))
+        if missing:
+            complete = False
+            print(f"{path}: missing {len(missing)} response keys: {', '.join(missing)}")
+        if not (root / "intents" / language).is_dir():
+            complete = False
+            print(f"{root / 'intents' / language}: no sentence templates for {language!r}")
+    return complete
 
 
 def _masked(config: Config) -> dict[str, Any]:
@@ -190,8 +214,10 @@ def cmd_sentences(args: argparse.Namespace) -> int:
     recognizer = _recognizer(config)
     if args.format == "rhasspy":
         print(sentences.to_rhasspy(recognizer), end="")
-    else:
+    elif args.format == "hassil":
         print(sentences.to_hassil(recognizer), end="")
+    else:
+        print(sentences.to_intent_script(recognizer, site_id=args.site), end="")
     return 0
 
 
@@ -236,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_forget
     )
     sentences = command("sentences", "print sentence templates for Rhasspy or Home Assistant")
-    sentences.add_argument("--format", choices=("rhasspy", "hassil"), default="rhasspy")
+    sentences.add_argument(
+        "--format", choices=("rhasspy", "hassil", "intent_script"), default="rhasspy"
+    )
+    sentences.add_argument("--site", default="default", help="site id for --format intent_script")
     sentences.set_defaults(func=cmd_sentences)
     return parser
 

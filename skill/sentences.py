@@ -258,3 +258,55 @@ def _is_numeric(slot_list: SlotList) -> bool:
 def _escape_line(sentence: str) -> str:
     """A sentence line; a leading [ is escaped so the ini parser does not take it as a section."""
     return "\\" + sentence if sentence.startswith("[") else sentence
+
+
+def intent_slots(source: Recognizer | Templates) -> dict[str, list[str]]:
+    """Every intent with the names of the slots its sentences can fill."""
+    slots: dict[str, list[str]] = {}
+    current = ""
+    for line in to_rhasspy(source).splitlines():
+        section = re.fullmatch(r"\[(\w+)\]", line.strip())
+        if section:
+            current = section.group(1)
+            slots[current] = []
+            continue
+        for name in re.findall(r"\)\{(\w+)(?:!\w+)?\}", line):
+            if current and name not in slots[current]:
+                slots[current].append(name)
+    return slots
+
+
+def to_intent_script(source: Recognizer | Templates, *, site_id: str = "default") -> str:
+    """Home Assistant `intent_script:` forwarding every recognized intent to the skill.
+
+    Each intent is published on hermes/intent/<Name> as the NluIntent Rhasspy would
+    send, with the slots Home Assistant recognized (an absent slot is left out).
+    """
+    scripts: dict[str, Any] = {}
+    for intent, names in intent_slots(source).items():
+        slot_items = ", ".join(
+            f'{{"entity": "{n}", "slotName": "{n}", "rawValue": {n} | string, '
+            f'"value": {{"kind": "Unknown", "value": {n}}}}} if {n} is defined else none'
+            for n in names
+        )
+        payload = (
+            '{{ {"input": "", "intent": {"intentName": "' + intent + '", "confidenceScore": 1.0}, '
+            '"siteId": "' + site_id + '", "sessionId": none, '
+            '"slots": ([' + slot_items + '] | reject("none") | list)} | to_json }}'
+        )
+        scripts[intent] = {
+            "action": [
+                {
+                    "service": "mqtt.publish",
+                    "data": {"topic": f"hermes/intent/{intent}", "payload": payload},
+                }
+            ],
+        }
+    header = (
+        "# Home Assistant intent_script for Aftercare: forwards each intent recognized by\n"
+        "# Assist (with the custom sentences from `aftercare sentences --format hassil`)\n"
+        f"# to the skill over MQTT, for the site '{site_id}'. Generated: do not edit.\n"
+    )
+    return header + yaml.safe_dump(
+        {"intent_script": scripts}, sort_keys=False, allow_unicode=True, width=1000
+    )

@@ -241,3 +241,31 @@ def _write(folder: Path, *sentences: str) -> None:
         },
     }
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
+
+
+def test_intent_script_payloads_are_nlu_intents_the_skill_accepts(templates: Templates) -> None:
+    """Render each payload template as Home Assistant would (Jinja, `to_json`) and parse it."""
+    import json
+
+    import jinja2
+
+    from skill.hermes import parse_intent, slot
+    from skill.sentences import to_intent_script
+
+    env = jinja2.Environment(autoescape=False)
+    env.filters["to_json"] = json.dumps
+    scripts = yaml.safe_load(to_intent_script(templates, site_id="bedroom"))["intent_script"]
+    assert set(scripts) == set(SLOTS)
+    breathe = scripts["AftercareBreathe"]["action"][0]["data"]
+    assert breathe["topic"] == "hermes/intent/AftercareBreathe"
+    rendered = env.from_string(breathe["payload"]).render(minutes=5, pattern="box")
+    intent = parse_intent(breathe["topic"], rendered.encode())
+    assert intent.site_id == "bedroom"
+    assert slot(intent, "minutes") == 5
+    assert slot(intent, "pattern") == "box"
+    assert slot(intent, "rounds") is None
+    for name, script in scripts.items():
+        data = script["action"][0]["data"]
+        bare = parse_intent(data["topic"], env.from_string(data["payload"]).render().encode())
+        assert bare.intent.intent_name == name
+        assert bare.slots == []
