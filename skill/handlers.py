@@ -227,12 +227,13 @@ def decide(
     if name == START:
         routine = slot(intent, "routine")
         chosen = routine if isinstance(routine, str) and routine in ROUTINES else None
+        routine_name = chosen or prefs.routine or "short"
         return [
             StartRoutine(
-                chosen or prefs.routine or "short",
-                # The quiet routine is quiet by design (and says its one soft line);
-                # quiet mode is for the others, when the site prefers fewer words.
-                quiet=chosen is None and bool(prefs.quiet),
+                routine_name,
+                # Quiet mode: the quiet routine always (its soft lines still come), any
+                # other when the site prefers fewer words.
+                quiet=routine_name == "quiet" or (chosen is None and bool(prefs.quiet)),
                 playlist=prefs.playlist,
             )
         ]

@@ -47,6 +47,8 @@ class RoutineControl:
 
     quiet: bool = False
     """Go on without words (after "no talking", or the site's preference)."""
+    silenced: bool = False
+    """Someone said "no talking": not even the soft close is said."""
     slow: bool = False
     """Longer silences and no journal question (after "not okay")."""
     asked: set[str] = field(default_factory=set)
@@ -108,8 +110,9 @@ async def _step(step: Step, control: RoutineControl, tools: RoutineTools) -> Non
     elif isinstance(step, LightsStep):
         tools.lights(step.action)
     elif isinstance(step, CloseStep):
-        await tools.say_key(QUIET_CLOSE if control.quiet and step.key != QUIET_CLOSE else step.key)
-    elif isinstance(step, SayStep) and step.key.startswith(QUIET_PREFIX):
+        if not control.silenced:
+            await tools.say_key(QUIET_CLOSE if control.quiet else step.key)
+    elif isinstance(step, SayStep) and step.key.startswith(QUIET_PREFIX) and not control.silenced:
         await tools.say_key(step.key)  # the soft lines meant for quiet mode
     elif not control.quiet:
         await _words(step, control, tools)

@@ -214,8 +214,8 @@ class Skill:
         if intent.session_id:
             # Answer at once: the dialogue manager's 30 s time-out must never be hit.
             self._publish(end_session(intent.session_id))
-        if name != handlers.STOP and self._dialogues.answer(intent):
-            return  # the routine that asked takes it from here
+        if self._dialogues.answer(intent) and name != handlers.STOP:
+            return  # the routine that asked takes it from here (a stop still stops it)
         prefs = self._memory.preferences(site_id)
         actions = handlers.decide(intent, self.config, self._activities.pattern_names, prefs)
         for action in actions:
@@ -268,7 +268,7 @@ class Skill:
             routine.slow = True
         if reply.quiet:
             if routine is not None:
-                routine.quiet = True
+                routine.quiet = routine.silenced = True
             if state.breathing is not None:
                 state.breathing.quiet = True
         if reply.need:

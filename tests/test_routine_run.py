@@ -42,7 +42,7 @@ class Tools:
     async def answer(self, intent: NluIntent, control: RoutineControl) -> None:
         self.log.append(f"answer {intent.intent.intent_name}")
         if intent.intent.intent_name == "AftercareQuiet":
-            control.quiet = True
+            control.quiet = control.silenced = True
         if intent.intent.intent_name == "AftercareFeeling":
             control.slow = True
 
@@ -101,7 +101,7 @@ async def test_no_talking_answer_turns_the_rest_quiet() -> None:
     tools = Tools({"feeling": "AftercareQuiet"})
     await run_routine(ROUTINES["short"], RoutineControl(), tools.tools())
     after = tools.log[tools.log.index("answer AftercareQuiet") + 1 :]
-    assert after == ["music play", "lights scene", "say routine.quiet_close"]
+    assert after == ["music play", "lights scene"]  # "no talking": not even the close
 
 
 @pytest.mark.asyncio
