@@ -41,6 +41,7 @@ _MOSQUITTO_CONF = """\
 listener {port} {host}
 allow_anonymous true
 persistence false
+set_tcp_nodelay true
 log_dest stderr
 log_type error
 log_type warning
