@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FEELINGS = ("good", "okay", "tired", "sad", "anxious", "not_okay", "hurt")
-"""Values of the `feeling` slot."""
-NEEDS = ("water", "blanket", "snack", "towel", "tissues", "cold_pack", "quiet", "cuddle")
-"""Values of the `need` slot."""
+from skill import keys
+
+FEELINGS = keys.FEELINGS
+"""Values of the `feeling` slot (each has a reply at `feeling.<name>`)."""
+NEEDS = keys.NEEDS
+"""Values of the `need` slot (each has a reply at `need.<name>`)."""
 HEAVY = frozenset({"sad", "anxious", "not_okay"})
 """Feelings after which everything slows down (and nothing probes)."""
 
@@ -35,17 +37,17 @@ def feeling_reply(feeling: str) -> CareReply:
     """The reply to a feeling; an unknown one is treated as "okay"."""
     if feeling == "hurt":
         # Plainly: it is okay to stop everything and get help.
-        return CareReply("feeling.hurt", stop=True)
+        return CareReply(keys.FEELING_HURT, stop=True)
     if feeling in HEAVY:
-        return CareReply(f"feeling.{feeling}", slow_down=True)
-    return CareReply(f"feeling.{feeling if feeling in FEELINGS else 'okay'}")
+        return CareReply(keys.feeling(feeling), slow_down=True)
+    return CareReply(keys.feeling(feeling if feeling in FEELINGS else "okay"))
 
 
 def need_reply(need: str) -> CareReply | None:
     """The reply to a need (None for one the skill does not know)."""
     if need not in NEEDS:
         return None
-    return CareReply(f"need.{need}", quiet=need == "quiet", need=need)
+    return CareReply(keys.need(need), quiet=need == "quiet", need=need)
 
 
 def quiet_reply() -> CareReply:

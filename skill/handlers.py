@@ -313,7 +313,7 @@ def _breathe(
     minutes = _whole(slot(intent, "minutes"))
     if minutes is not None and not MINUTES_RANGE[0] <= minutes <= MINUTES_RANGE[1]:
         minutes = _clamp(minutes, MINUTES_RANGE)
-        key = keys.BREATHING_MINUTES_LIMIT_ONE if minutes == 1 else keys.BREATHING_MINUTES_LIMIT
+        key = keys.breathing_minutes_limit(minutes)
         notices.append(Say(key, (("minutes", minutes),)))
     length: float | None = float(minutes) if minutes is not None else None
     if length is None and rounds is None:
@@ -336,7 +336,7 @@ def _more(intent: NluIntent) -> Control:
     if MORE_RANGE[0] <= minutes <= MORE_RANGE[1]:
         return Control("more", minutes)
     minutes = _clamp(minutes, MORE_RANGE)
-    key = keys.BREATHING_MINUTES_LIMIT_ONE if minutes == 1 else keys.BREATHING_MINUTES_LIMIT
+    key = keys.breathing_minutes_limit(minutes)
     return Control("more", minutes, (Say(key, (("minutes", minutes),)),))
 
 

@@ -143,36 +143,31 @@ CUE_EXHALE = "cue.exhale"
 CUE_REST = "cue.rest"
 
 
+def _known(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    """`value` itself when it is one of `allowed`; a ValueError listing them otherwise."""
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+    return value
+
+
 def breathing_intro(pattern: str) -> str:
     """The key of the spoken introduction to a breathing pattern, e.g. ``breathing.intro.box``."""
-    if pattern not in BREATHING_PATTERNS:
-        allowed = ", ".join(BREATHING_PATTERNS)
-        raise ValueError(f"unknown breathing pattern {pattern!r}; choose one of: {allowed}")
-    return f"breathing.intro.{pattern}"
+    return "breathing.intro." + _known("breathing pattern", pattern, BREATHING_PATTERNS)
 
 
 def cue(phase: str) -> str:
     """The key of the cue spoken at the start of a breathing phase, e.g. ``cue.top_up``."""
-    if phase not in CUE_PHASES:
-        allowed = ", ".join(CUE_PHASES)
-        raise ValueError(f"unknown breathing phase {phase!r}; choose one of: {allowed}")
-    return "cue." + phase.replace("-", "_")
+    return "cue." + _known("breathing phase", phase, CUE_PHASES).replace("-", "_")
 
 
 def feeling(name: str) -> str:
     """The key of the reply to a check-in answer, e.g. ``feeling.not_okay``."""
-    if name not in FEELINGS:
-        allowed = ", ".join(FEELINGS)
-        raise ValueError(f"unknown feeling {name!r}; choose one of: {allowed}")
-    return f"feeling.{name}"
+    return "feeling." + _known("feeling", name, FEELINGS)
 
 
 def need(name: str) -> str:
     """The key acknowledging something asked for, e.g. ``need.cold_pack``."""
-    if name not in NEEDS:
-        allowed = ", ".join(NEEDS)
-        raise ValueError(f"unknown need {name!r}; choose one of: {allowed}")
-    return f"need.{name}"
+    return "need." + _known("need", name, NEEDS)
 
 
 def breathing_more(minutes: int) -> str:
