@@ -8,8 +8,10 @@ import ipaddress
 import logging
 import socket
 import ssl
+import sys
 import threading
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,12 @@ log = logging.getLogger(__name__)
 
 MAX_INCOMING_BYTES = 1024 * 1024
 """Messages larger than this are dropped in the network thread, before any parsing."""
+RETRY_MAX_SECONDS = 30
+"""Reconnect attempts back off from 1 s, doubling up to this."""
+_LOGIN_REFUSED = frozenset(
+    {"Bad user name or password", "Not authorized", "Bad authentication method", "Banned"}
+)
+"""CONNACK reasons that retrying cannot fix."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,9 @@ class MqttLink:
         self._lock = threading.Lock()
         self._oversize_logged = False
         self._auth_failed: str | None = None
+        self._fatal = asyncio.Event()
+        self._unreachable_logged = False
+        self._last_failure = "no answer"
         self.connects = 0
         """How many times the link has come up (1 + reconnects)."""
         self._client = paho.Client(
@@ -79,7 +90,7 @@ class MqttLink:
             clean_session=True,
         )
         self._client.will_set(status_topic, b"offline", qos=1, retain=True)
-        self._client.reconnect_delay_set(1, 30)
+        self._client.reconnect_delay_set(1, RETRY_MAX_SECONDS)
         self._client.max_queued_messages_set(200)
         username = settings.username
         if username:
@@ -99,6 +110,7 @@ class MqttLink:
                 host,
             )
         self._client.on_socket_open = _no_delay
+        self._client.on_connect_fail = self._handle_connect_fail
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_subscribe = self._handle_subscribe
@@ -111,8 +123,13 @@ class MqttLink:
 
     @property
     def refused(self) -> bool:
-        """True once the broker refused us (bad credentials or not authorized)."""
+        """True once the broker refused us for good (credentials, ACL or TLS certificate)."""
         return self._auth_failed is not None
+
+    @property
+    def address(self) -> str:
+        """host:port of the broker."""
+        return f"{self._host}:{self._port}"
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once (the broker may be down)."""
@@ -122,15 +139,26 @@ class MqttLink:
         self._client.loop_start()
 
     async def wait_ready(self, seconds: float) -> None:
-        """Wait until subscribed; BrokerError with the reason on timeout."""
+        """Wait until subscribed.
+
+        BrokerError at once when the broker refused us for good (retrying cannot help),
+        or after `seconds` without a connection.
+        """
+        ready = asyncio.ensure_future(self._ready.wait())
+        fatal = asyncio.ensure_future(self._fatal.wait())
         try:
-            await asyncio.wait_for(self._ready.wait(), seconds)
-        except TimeoutError:
-            reason = self._auth_failed or "no answer"
-            raise BrokerError(
-                f"could not connect to the MQTT broker at {self._host}:{self._port} "
-                f"within {seconds:.0f} s ({reason}); check mqtt.host, mqtt.port and credentials"
-            ) from None
+            await asyncio.wait((ready, fatal), timeout=seconds, return_when=FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            fatal.cancel()
+        if self._ready.is_set():
+            return
+        if self._auth_failed is not None:
+            raise BrokerError(self._auth_failed)
+        raise BrokerError(
+            f"could not connect to the MQTT broker at {self.address} within {seconds:.0f} s "
+            f"({self._last_failure}); check mqtt.host and mqtt.port, and that the broker is running"
+        )
 
     async def stop(self) -> None:
         """Publish `offline`, disconnect and stop the network thread."""
@@ -158,9 +186,18 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            self._auth_failed = str(reason)
-            log.error("The MQTT broker refused the connection: %s", reason)
+            if str(reason) in _LOGIN_REFUSED:
+                self._give_up(
+                    f"the MQTT broker at {self.address} refused the login ({reason}); "
+                    "check mqtt.username and the password in mqtt.password_env or "
+                    "mqtt.password_file, and the broker's password file and ACL"
+                )
+            else:
+                log.warning(
+                    "The MQTT broker at %s refused the connection: %s", self.address, reason
+                )
             return
+        self._unreachable_logged = False
         with self._lock:
             self._pending_subs.clear()
             for topic in self._subscriptions:
@@ -194,6 +231,39 @@ class MqttLink:
             if self._on_connected is not None:
                 self._loop.call_soon_threadsafe(self._on_connected)
 
+    def _handle_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError:` block, so the error is at hand.
+        error = sys.exception()
+        if isinstance(error, ssl.SSLCertVerificationError):
+            self._give_up(
+                f"the TLS certificate of the MQTT broker at {self.address} was not accepted "
+                f"({error.verify_message}); check mqtt.tls.ca_file is the CA that signed "
+                "the broker's certificate and that mqtt.host is a name in it"
+            )
+            return
+        reason = _describe(error)
+        self._last_failure = reason
+        if self._unreachable_logged:
+            log.debug("Still cannot reach the MQTT broker at %s (%s)", self.address, reason)
+            return
+        self._unreachable_logged = True
+        hint = "; check mqtt.tls" if isinstance(error, ssl.SSLError) else ""
+        log.warning(
+            "Cannot reach the MQTT broker at %s (%s); retrying with backoff up to %d s%s",
+            self.address,
+            reason,
+            RETRY_MAX_SECONDS,
+            hint,
+        )
+
+    def _give_up(self, message: str) -> None:
+        """Stop reconnecting: the broker said no, and asking again will not change that."""
+        self._auth_failed = message
+        log.error("Not connecting: %s", message)
+        self._client.disconnect()
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._fatal.set)
+
     def _handle_disconnect(
         self,
         client: paho.Client,
@@ -204,7 +274,8 @@ class MqttLink:
     ) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._ready.clear)
-        if reason.is_failure:
+        if reason.is_failure and self._auth_failed is None:
+            self._unreachable_logged = True  # the line below covers the retries that follow
             log.warning("Lost the MQTT broker (%s); reconnecting with backoff", reason)
 
     def _handle_message(
@@ -227,6 +298,18 @@ def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
     """Send at once: without TCP_NODELAY, Nagle + delayed ACK hold a clip's tail ~40 ms."""
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused: is the broker running?"
+    if isinstance(error, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(error, socket.gaierror):
+        return f"unknown host: {error.strerror}"
+    if error is None:
+        return "unknown error"
+    return str(error) or type(error).__name__
 
 
 def _is_loopback(host: str) -> bool:
