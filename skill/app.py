@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -16,7 +17,7 @@ from skill.broker import EmbeddedBroker
 from skill.clock import Clock
 from skill.config import Config
 from skill.dialogue import Dialogues
-from skill.errors import BrokerError
+from skill.errors import BrokerError, VoiceError
 from skill.followup import local_zone
 from skill.hermes import Outgoing
 from skill.memory import Memory, utc_now
@@ -106,10 +107,27 @@ def store_path(config: Config) -> Path:
 
 
 def load_synthesizer(config: Config) -> Synthesizer | None:
-    """The Piper voice for engine `piper`, None for engine `hermes`."""
+    """The Piper voice for engine `piper`, None for engine `hermes`.
+
+    VoiceError when the voice cannot load, unless voice.fallback is `hermes`: then a
+    warning, and None (the caller speaks through hermes/tts/say; see `speaking_config`).
+    """
     if config.voice.engine != "piper":
         return None
-    return PiperSynthesizer(config.voice)
+    try:
+        return PiperSynthesizer(config.voice)
+    except VoiceError as err:
+        if config.voice.fallback != "hermes":
+            raise
+        log.warning("%s. Speaking through hermes/tts/say instead (voice.fallback: hermes)", err)
+        return None
+
+
+def speaking_config(config: Config, synth: Synthesizer | None) -> Config:
+    """The config as spoken: engine `hermes` when the Piper voice fell back."""
+    if config.voice.engine == "piper" and synth is None:
+        return replace(config, voice=replace(config.voice, engine="hermes"))
+    return config
 
 
 class Runtime:
@@ -186,6 +204,7 @@ class Runtime:
         synth = self._synth_override
         if synth is None and config.voice.engine == "piper":
             synth = await loop.run_in_executor(None, load_synthesizer, config)
+            config = self.config = speaking_config(config, synth)
         assets: Assets = await loop.run_in_executor(None, load_assets, config, project_dir())
         if synth is not None:
             folder = config.data_dir / "cache" if self._use_disk_cache else None

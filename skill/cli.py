@@ -13,7 +13,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from skill.app import Runtime, load_synthesizer, project_dir
+from skill.app import Runtime, load_synthesizer, project_dir, speaking_config
 from skill.config import Config, load_config, valid_site_id
 from skill.errors import AftercareError
 
@@ -145,6 +145,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     synth = load_synthesizer(config)
     if synth is not None:
         assets.prerender(ClipCache(synth, None))
+    elif config.voice.engine == "piper":
+        print("WARNING: the Piper voice did not load; the skill will speak through hermes/tts/say")
+        config = speaking_config(config, synth)
     print(json.dumps(_masked(config), indent=2, default=str))
     if not _languages_complete(assets.routines):
         return 2

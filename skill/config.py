@@ -23,6 +23,7 @@ from skill.text import SITE_ID_MAX, normalize, valid_site_id
 __all__ = ["Config", "load_config", "parse_config", "valid_site_id"]
 
 ENGINES = ("piper", "hermes")
+FALLBACKS = ("none", "hermes")
 CUE_STYLES = ("voice", "chime", "both", "fewer-words")
 MORNING = time(9, 0)
 EVENING = time(21, 0)
@@ -90,6 +91,9 @@ class VoiceSettings:
     """Loudness of the synthesized voice, 0.1 to 1.0."""
     max_sentence_chars: int = 300
     """Longest sentence sent to the synthesizer (bounds memory and latency)."""
+    fallback: Literal["none", "hermes"] = "none"
+    """When the Piper voice cannot load: `none` refuses to start, `hermes` speaks through
+    hermes/tts/say (the voice stack's own TTS) instead."""
 
 
 @dataclass(frozen=True)
@@ -388,7 +392,7 @@ def _mqtt(reader: Reader, raw: Mapping[str, Any], base: Path) -> MqttSettings:
 
 
 def _voice(reader: Reader, raw: Mapping[str, Any], base: Path) -> VoiceSettings:
-    v = reader.section(raw, "voice", ("engine", "model", "speed", "volume"))
+    v = reader.section(raw, "voice", ("engine", "model", "speed", "volume", "fallback"))
     model = reader.string(v, "voice.model", "bundled")
     if model != "bundled":
         resolved = (base / Path(model).expanduser()).resolve()
@@ -403,6 +407,9 @@ def _voice(reader: Reader, raw: Mapping[str, Any], base: Path) -> VoiceSettings:
         model=model,
         speed=reader.number(v, "voice.speed", 0.9, 0.5, 1.5),
         volume=reader.number(v, "voice.volume", 0.8, 0.1, 1.0),
+        fallback=cast(
+            Literal["none", "hermes"], reader.choice(v, "voice.fallback", "none", FALLBACKS)
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import shutil
 import stat
 import wave
@@ -192,3 +193,32 @@ async def test_the_skill_speaks_with_the_real_voice(
     assert folder == 0o700
     assert files
     assert set(files) == {0o600}
+
+
+@pytest.mark.asyncio
+async def test_a_broken_voice_falls_back_to_hermes_tts_when_configured(
+    mosquitto: EmbeddedBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """voice.fallback: hermes: a warning with the fix, then speech as text on hermes/tts/say."""
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"this is not an onnx model" * 40)
+    shutil.copy(f"{bundled_model()}.json", f"{model}.json")
+    config = make_config(
+        mosquitto.host,
+        mosquitto.port,
+        tmp_path / "data",
+        voice={"model": str(model), "fallback": "hermes"},
+    )
+    say, play = "hermes/tts/say", f"hermes/audioServer/{SITE}/playBytes/+"
+    async with Runtime(config, time_scale=0.05) as runtime:
+        assert runtime.config.voice.engine == "hermes"
+        with MqttRecorder(runtime.host, runtime.port, [say, play]) as recorder:
+            topic, payload, _ = make_intent("start aftercare")
+            await asyncio.to_thread(recorder.publish, topic, payload)
+            first = await asyncio.to_thread(recorder.wait_for, say, 20.0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("download it again" in w and "hermes/tts/say" in w for w in warnings)
+    message = json.loads(first.payload)
+    assert message["siteId"] == SITE
+    assert message["text"]
+    assert not recorder.messages(play)

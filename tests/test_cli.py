@@ -1,0 +1,131 @@
+"""The `aftercare` command: check, forget and run as a person at a terminal meets them."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from skill.app import store_path
+from skill.cli import main
+from skill.config import load_config
+from skill.store import Store
+from skill.voice import bundled_model
+
+SECRET = "correct horse battery staple"
+
+
+def write_config(tmp_path: Path, **sections: Any) -> Path:
+    """config.yaml in tmp_path with a private data_dir and the given sections."""
+    raw: dict[str, Any] = {"data_dir": str(tmp_path / "data"), **sections}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def corrupt_voice(tmp_path: Path) -> Path:
+    """A .onnx that is not a model, with the real .onnx.json beside it."""
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"not a model" * 100)
+    shutil.copy(f"{bundled_model()}.json", f"{model}.json")
+    return model
+
+
+def test_check_masks_a_password_from_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check` prints the resolved settings with the password as asterisks, never its text."""
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(SECRET + "\n", encoding="utf-8")
+    secret.chmod(0o600)
+    path = write_config(
+        tmp_path,
+        mqtt={"host": "broker.lan", "username": "aftercare", "password_file": str(secret)},
+        voice={"engine": "hermes"},
+    )
+    assert main(["check", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err
+    assert '"password": "********"' in out
+    assert "OK:" in out
+
+
+def test_check_masks_a_password_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same with mqtt.password_env: the variable's name shows, its value does not."""
+    monkeypatch.setenv("AFTERCARE_TEST_PASSWORD", SECRET)
+    path = write_config(
+        tmp_path,
+        mqtt={"host": "broker.lan", "username": "u", "password_env": "AFTERCARE_TEST_PASSWORD"},
+        voice={"engine": "hermes"},
+    )
+    assert main(["check", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err
+    assert "AFTERCARE_TEST_PASSWORD" in out
+    assert '"password": "********"' in out
+
+
+def test_a_config_mistake_names_file_key_and_allowed_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong value: exit 2, and the message has the file, the dotted key and the choices."""
+    path = write_config(tmp_path, voice={"fallback": "espeak"})
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert "voice.fallback" in err
+    assert "none, hermes" in err
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_corrupt_voice_refuses_to_start_and_says_how_to_fix_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Without a fallback, both `check` and `run` stop before serving anyone, with the fix."""
+    path = write_config(tmp_path, voice={"model": str(corrupt_voice(tmp_path))})
+    assert main([command, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"aftercare {command}: voice.model" in err
+    assert "download it again or set voice.model: bundled" in err
+    assert not store_path(load_config(path)).exists()  # refused before opening anything
+
+
+def test_check_with_a_fallback_warns_and_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """voice.fallback: hermes turns the broken voice into a warning and engine hermes."""
+    path = write_config(
+        tmp_path, voice={"model": str(tmp_path / "gone.onnx"), "fallback": "hermes"}
+    )
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: the Piper voice did not load" in out
+    assert "hermes/tts/say" in out
+    assert "voice: hermes" in out
+
+
+def test_forget_erases_preferences_follow_ups_and_the_audio_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Everything the skill stored is gone afterwards; a second run says nothing was stored."""
+    path = write_config(tmp_path)
+    config = load_config(path)
+    now = datetime.now(UTC)
+    with Store.open(store_path(config)) as store:
+        store.update_preferences("bedroom", names=("Sam",), pattern="calm")
+        store.add_follow_up("bedroom", "morning", now + timedelta(hours=8), now=now)
+    cache = config.data_dir / "cache"
+    cache.mkdir(mode=0o700)
+    (cache / "0123abcd.wav").write_bytes(b"RIFF a clip that says Sam")
+    assert main(["forget", "--config", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == "Erased everything Aftercare stored."
+    left = sorted(p.name for p in config.data_dir.rglob("*"))
+    assert left == []
+    assert main(["forget", "--config", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == "Nothing was stored."
