@@ -55,18 +55,30 @@ def ensure_venv() -> None:
 
 
 def ensure_mosquitto() -> None:
-    """The integration tests need a real Mosquitto; install it with apt-get when we may."""
-    if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
+    """The integration tests need a real Mosquitto (and openssl for the TLS tests).
+
+    Installed with apt-get when we may; otherwise a clear message of what to install.
+    """
+    missing = [
+        package
+        for package, found in (
+            ("mosquitto", shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()),
+            ("openssl", shutil.which("openssl")),
+        )
+        if not found
+    ]
+    if not missing:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         _run(["apt-get", "update", "-qq"], env=env)
-        if _run(["apt-get", "install", "-y", "-qq", "mosquitto"], env=env) == 0:
+        if _run(["apt-get", "install", "-y", "-qq", *missing], env=env) == 0:
             return
+    names = " ".join(missing)
     sys.exit(
-        "The integration tests need Mosquitto and it is not installed.\n"
-        "Install it (Debian/Ubuntu: sudo apt-get install mosquitto; macOS: brew install "
-        "mosquitto) and run this command again."
+        f"The integration tests need {names} and it is not installed.\n"
+        f"Install it (Debian/Ubuntu: sudo apt-get install {names}; macOS: brew install "
+        f"{names}) and run this command again."
     )
 
 

@@ -171,6 +171,11 @@ class Runtime:
         return self._broker.kind if self._broker is not None else "external"
 
     @property
+    def link(self) -> MqttLink | None:
+        """The MQTT link, once started (read-only: for tests and diagnostics)."""
+        return self._link
+
+    @property
     def status_topic(self) -> str:
         """<prefix>/status: retained online/offline."""
         return f"{self.config.mqtt.topic_prefix}/status"
@@ -242,6 +247,7 @@ class Runtime:
             on_connected=status.announce,
         )
         await self._link.start()
+        level = logging.WARNING
         while True:
             try:
                 await self._link.wait_ready(READY_TIMEOUT)
@@ -249,7 +255,10 @@ class Runtime:
             except BrokerError as err:
                 if config.mqtt.embedded or self._link.refused:
                     raise
-                log.warning("%s; still trying", err)
+                # Said once; every READY_TIMEOUT after that only at DEBUG: a broker that
+                # stays away for hours must not fill the log with the same line.
+                log.log(level, "%s; still trying", err)
+                level = logging.DEBUG
         self.reminders.start()
         if self._clips is not None:
             self._warm = asyncio.get_running_loop().create_task(

@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from skill.config import MqttSettings
+from skill.config import MqttSettings, TlsSettings
 from skill.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -96,13 +96,7 @@ class MqttLink:
         if username:
             self._client.username_pw_set(username, settings.password())
         if settings.tls is not None:
-            tls = settings.tls
-            self._client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            self._client.tls_set_context(_tls_context(settings.tls))
         elif not _is_loopback(host):
             log.warning(
                 "Connecting to %s without TLS: traffic on the network can be read; "
@@ -292,6 +286,34 @@ class MqttLink:
                 self._loop.call_soon_threadsafe(self._on_message, incoming)
         except Exception:  # the boundary: nothing may escape into paho's thread
             log.exception("Unexpected error while receiving a message")
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """An SSLSocket that closes itself when its handshake fails.
+
+    paho 2.2 drops the socket of a failed handshake without closing it: a ResourceWarning
+    and an open file descriptor per attempt until the garbage collector finds it.
+    """
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def _tls_context(tls: TlsSettings) -> ssl.SSLContext:
+    """Verify the broker's certificate and host name; present a client certificate if set."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if tls.ca_file:
+        context.load_verify_locations(cafile=str(tls.ca_file))
+    else:
+        context.load_default_certs()
+    if tls.cert_file and tls.key_file:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    context.sslsocket_class = _ClosingSSLSocket
+    return context
 
 
 def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
