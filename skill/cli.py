@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -109,6 +110,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     from paho.mqtt.enums import CallbackAPIVersion
 
     from skill.hermes import intent_topic
+    from skill.mqtt import tls_context
 
     config = _load(args)
     if not valid_site_id(args.site):
@@ -124,12 +126,27 @@ def cmd_say(args: argparse.Namespace) -> int:
     client = paho.Client(CallbackAPIVersion.VERSION2)
     if config.mqtt.username:
         client.username_pw_set(config.mqtt.username, config.mqtt.password())
-    client.connect(config.mqtt.host, config.mqtt.port)
+    if config.mqtt.tls is not None:
+        client.tls_set_context(tls_context(config.mqtt.tls))
+    try:
+        client.connect(config.mqtt.host, config.mqtt.port)
+    except OSError as err:
+        where = f"{config.mqtt.host}:{config.mqtt.port}"
+        print(f"Cannot reach the MQTT broker at {where}: {err}", file=sys.stderr)
+        return 2
     client.loop_start()
     info = client.publish(intent_topic(intent.intent.intent_name), intent.payload(), qos=1)
-    info.wait_for_publish(5)
+    with contextlib.suppress(RuntimeError, ValueError):
+        info.wait_for_publish(5)
     client.disconnect()
     client.loop_stop()
+    if not info.is_published():
+        print(
+            "The broker did not take the message (refused login or no answer within 5 s); "
+            "check mqtt.username and the password settings",
+            file=sys.stderr,
+        )
+        return 2
     print(f"Published {intent.intent.intent_name} for site {args.site}")
     return 0
 

@@ -96,7 +96,7 @@ class MqttLink:
         if username:
             self._client.username_pw_set(username, settings.password())
         if settings.tls is not None:
-            self._client.tls_set_context(_tls_context(settings.tls))
+            self._client.tls_set_context(tls_context(settings.tls))
         elif not _is_loopback(host):
             log.warning(
                 "Connecting to %s without TLS: traffic on the network can be read; "
@@ -303,7 +303,7 @@ class _ClosingSSLSocket(ssl.SSLSocket):
             raise
 
 
-def _tls_context(tls: TlsSettings) -> ssl.SSLContext:
+def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     """Verify the broker's certificate and host name; present a client certificate if set."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if tls.ca_file:

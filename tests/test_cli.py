@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from skill.app import store_path
+from skill.broker import free_port
 from skill.cli import main
 from skill.config import load_config
 from skill.store import Store
@@ -129,3 +130,15 @@ def test_forget_erases_preferences_follow_ups_and_the_audio_cache(
     assert left == []
     assert main(["forget", "--config", str(path)]) == 0
     assert capsys.readouterr().out.strip() == "Nothing was stored."
+
+
+def test_say_to_a_broker_that_is_not_there_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`say` with nothing listening: exit 2 and the address, not a traceback or "Published"."""
+    port = free_port()
+    path = write_config(tmp_path, mqtt={"host": "127.0.0.1", "port": port})
+    assert main(["say", "start breathing", "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert f"Cannot reach the MQTT broker at 127.0.0.1:{port}" in err
+    assert "Published" not in out
