@@ -88,7 +88,7 @@ class Assets:
     def prerender(self, clips: ClipCache) -> None:
         """Render cues and session notes now; refuse to start when a cue outlasts its phase."""
         lengths = {
-            phase: clips.render_now(text, trim=True).seconds
+            phase: clips.render_now(text, trim=True, pin=True).seconds
             for phase, text in self.cue_texts().items()
         }
         for name, seconds in lengths.items():
