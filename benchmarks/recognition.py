@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,12 +339,41 @@ def table(scores: Iterable[Score], *, slots: Iterable[bool]) -> str:
     return "\n".join(rows)
 
 
+def speed(texts: Sequence[str], rounds: int = 5) -> str:
+    """Load time and time per utterance of the built-in recognizer, as a Markdown table."""
+    loads = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        nlu = recognizer()
+        loads.append(time.perf_counter() - began)
+    each = []
+    for _ in range(rounds):
+        for text in texts:
+            began = time.perf_counter()
+            nlu.recognize(text)
+            each.append(time.perf_counter() - began)
+    each.sort()
+    loads.sort()
+
+    def at(values: list[float], q: float) -> str:
+        return f"{values[min(len(values) - 1, int(q * len(values)))] * 1000:.1f} ms"
+
+    return (
+        "| built-in recognizer | p50 | p99 | max |\n|---|---|---|---|\n"
+        f"| load the templates ({rounds} runs) | {at(loads, 0.5)} | {at(loads, 0.99)} "
+        f"| {at(loads, 1.0)} |\n"
+        f"| one utterance ({len(each)} runs) | {at(each, 0.5)} | {at(each, 0.99)} "
+        f"| {at(each, 1.0)} |\n"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and the misses on stderr); write benchmarks/RECOGNITION.md."""
     del argv
     cases = load_cases()
     unrelated = load_unrelated()
     nlu = recognizer()
+    timing = speed([c.text for c in cases] + unrelated)
     scores = [
         score("built-in (skill.nlu)", builtin_guesser(nlu), cases, unrelated),
         score("hassil (Home Assistant export)", hassil_guesser(nlu), cases, unrelated),
@@ -371,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trained with rhasspy/train.py from `aftercare sentences --format rhasspy`, each "
         "utterance lower-cased without punctuation as an ASR writes it, numbers replaced and "
         "fuzzy matching off, as `rhasspynlu_hermes --replace-numbers --no-fuzzy` runs it.\n"
+        "\n## Speed\n\n" + timing
     )
     print(report)
     OUTPUT.write_text(report, encoding="utf-8")
