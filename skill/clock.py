@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import time
 
+WAKE_EARLY = 0.02
+"""Seconds before a deadline at which a long sleep wakes up to sleep the rest precisely."""
+
 
 class Clock:
     """Plan time (seconds in a schedule) mapped onto the monotonic clock.
@@ -38,16 +41,31 @@ class Clock:
         await asyncio.sleep(max(0.0, seconds * self.scale))
 
     async def sleep_until(self, deadline: float, wake: asyncio.Event | None = None) -> bool:
-        """Sleep until a real monotonic deadline; True when `wake` was set first."""
-        delay = deadline - self.now()
-        if wake is None:
-            await asyncio.sleep(max(0.0, delay))
-            return False
-        if wake.is_set():
+        """Sleep until a real monotonic deadline; True when `wake` was set first.
+
+        Two steps: to WAKE_EARLY before the deadline, then the rest. After seconds of
+        idling, the first timer of a sleeping machine fires a few milliseconds late;
+        the second, short one is on time.
+        """
+        if wake is not None and wake.is_set():
             return True
-        if delay <= 0:
-            return False
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):  # never wait_for: it can swallow a cancel
-                await wake.wait()
-        return wake.is_set()
+        if await _wait_until(deadline - WAKE_EARLY, wake):
+            return True
+        return await _wait_until(deadline, wake)
+
+
+async def _wait_until(deadline: float, wake: asyncio.Event | None) -> bool:
+    """One sleep to `deadline`, cut short when `wake` is set; True if it was."""
+    delay = deadline - time.monotonic()
+    if wake is None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return False
+    if wake.is_set():
+        return True
+    if delay <= 0:
+        return False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(delay):  # never wait_for: it can swallow a cancel
+            await wake.wait()
+    return wake.is_set()
