@@ -12,6 +12,7 @@ import sys
 import threading
 import uuid
 from asyncio import FIRST_COMPLETED
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,8 @@ class MqttLink:
         self._fatal = asyncio.Event()
         self._unreachable_logged = False
         self._last_failure = "no answer"
+        self._online_mid: int | None = None
+        self._acked: deque[int] = deque(maxlen=64)
         self.connects = 0
         """How many times the link has come up (1 + reconnects)."""
         self._client = paho.Client(
@@ -108,6 +111,7 @@ class MqttLink:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_subscribe = self._handle_subscribe
+        self._client.on_publish = self._handle_publish
         self._client.on_message = self._handle_message
 
     @property
@@ -217,13 +221,48 @@ class MqttLink:
                 self._announce(client)
 
     def _announce(self, client: paho.Client) -> None:
-        client.publish(self._status_topic, b"online", qos=1, retain=True)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._come_online)
+
+    def _come_online(self) -> None:
+        """On the event loop: states first, then `online`; ready once the broker has it.
+
+        Whoever sees `online` finds the skill's retained states already there, and whoever
+        connects after `ready` reads `online` as a retained message.
+        """
+        if self._on_connected is not None:
+            try:
+                self._on_connected()
+            except Exception:
+                log.exception("Announcing the skill's state failed")
+        info = self._client.publish(self._status_topic, b"online", qos=1, retain=True)
+        with self._lock:  # the acknowledgement may already have come, on paho's thread
+            if info.mid in self._acked:
+                self._online(info.mid)
+            else:
+                self._online_mid = info.mid
+
+    def _handle_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            if mid == self._online_mid:
+                self._online(mid)
+            else:
+                self._acked.append(mid)
+
+    def _online(self, mid: int) -> None:
+        self._online_mid = None
+        self._acked.clear()
         self.connects += 1
         log.info("Connected and listening (connection %d)", self.connects)
-        if self._loop is not None:
+        if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._ready.set)
-            if self._on_connected is not None:
-                self._loop.call_soon_threadsafe(self._on_connected)
 
     def _handle_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # paho calls this inside its `except OSError:` block, so the error is at hand.
