@@ -461,6 +461,14 @@ def test_the_acl_is_narrow() -> None:
     assert "topic read hermes/intent/+" not in lines
 
 
+def test_the_readme_shows_the_acl_the_tests_use() -> None:
+    """The README's example ACL is the one these tests prove, line for line."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```\nuser aftercare\n", 1)[1].split("```", 1)[0]
+    expected = skill_acl(sites=["bedroom"], device_topics=["zigbee2mqtt/bedside_lamp/set"])
+    assert block.splitlines() == expected
+
+
 # --- 3. a wrong password or certificate fails at once, clearly ------------------------------
 
 
