@@ -325,6 +325,11 @@ class Activities:
         """Run a session: every cue at start + offset (absolute deadlines, no chained sleeps)."""
         for notice in notices:
             await self._say(site_id, notice.key, **dict(notice.values))
+        lines: dict[str, str] = {}  # note key -> its line, chosen and fetched before it is due
+        first = control.plan.cues_after(-1.0)[:1]
+        if first and first[0].offset == 0 and first[0].voice_key and not control.quiet:
+            # The opening line is due at once: the session starts when its clips are ready.
+            await self._fetch(self._choose(first[0].voice_key, lines))
         control.start = self._clock.now()
         notes: set[asyncio.Task[None]] = set()
         last = -1.0
@@ -339,6 +344,10 @@ class Activities:
                 if not pending:
                     break
                 cue = pending[0]
+                if cue.kind != "phase" and cue.voice_key and cue.voice_key not in lines:
+                    text = self._choose(cue.voice_key, lines)
+                    if not control.quiet:
+                        self._spawn(notes, self._fetch(text))  # read while waiting for it
                 control.wake.clear()
                 deadline = self._clock.deadline(control.start, cue.offset)
                 if await self._clock.sleep_until(deadline, control.wake):
@@ -346,7 +355,7 @@ class Activities:
                 last = cue.offset
                 if self._clock.now() - deadline > STALE_AFTER and cue.kind == "phase":
                     continue  # e.g. the broker was away: drop it, never bunch cues up
-                self._emit(site_id, cue, notes, quiet=control.quiet)
+                self._emit(site_id, cue, notes, quiet=control.quiet, lines=lines)
                 if control.replies and cue.kind == "phase" and not control.quiet:
                     await self._reply(site_id, control, cue, deadline, notes)
             await asyncio.gather(*notes)
@@ -365,8 +374,12 @@ class Activities:
     ) -> None:
         """Say the first waiting reply after this cue, if it fits before the next phase."""
         text = control.replies[0]
+        spoken = self._output.seconds_if_ready(text)
+        if spoken is None:  # never rendered inside the loop: the next cue must not wait
+            self._spawn(notes, self._fetch(text))
+            return
         cue_seconds = self._assets.speech_seconds(cue.voice_key) if cue.voice_key else 0.0
-        needed = cue_seconds + REPLY_GAP + await self._output.seconds(text)
+        needed = cue_seconds + REPLY_GAP + spoken
         control.patience += 1
         if needed > cue.seconds and control.patience < REPLY_PATIENCE:
             return
@@ -375,10 +388,26 @@ class Activities:
         at = deadline + (cue_seconds + REPLY_GAP) * self._clock.scale
         self._spawn(notes, self._output.say_at(site_id, text, self._clock, at))
 
+    def _choose(self, key: str, lines: dict[str, str]) -> str:
+        """The line a note will say, chosen once, ahead of its deadline."""
+        if key not in lines:
+            lines[key] = self._assets.responses.pick(key)
+        return lines[key]
+
+    async def _fetch(self, text: str) -> None:
+        """Bring a line's clips into memory (from disk) before it is due."""
+        await self._output.seconds(text)
+
     def _emit(
-        self, site_id: str, cue: Cue, notes: set[asyncio.Task[None]], *, quiet: bool = False
+        self,
+        site_id: str,
+        cue: Cue,
+        notes: set[asyncio.Task[None]],
+        *,
+        quiet: bool = False,
+        lines: dict[str, str] | None = None,
     ) -> None:
-        """Publish one cue now: its chime first, then its words."""
+        """Publish one cue now: its chime first, then its words (a note: the line fetched)."""
         if cue.kind == "phase" and cue.phase is not None:
             self._room.breathe(site_id, cue.phase, cue.seconds)
             self._status.phase(site_id, cue.phase)
@@ -400,7 +429,8 @@ class Activities:
         if cue.kind == "phase" and cue.phase is not None:
             self._spawn(notes, self._output.cue(site_id, self._cues[cue.phase]))
         else:
-            text = self._assets.responses.pick(cue.voice_key)
+            chosen = lines.pop(cue.voice_key, None) if lines is not None else None
+            text = chosen or self._assets.responses.pick(cue.voice_key)
             at = self._clock.now()
             self._spawn(notes, self._output.say_at(site_id, text, self._clock, at))
 

@@ -136,9 +136,17 @@ class Output:
         """How long a prompt takes to say (rendering it now if needed)."""
         sentences = split_sentences(text, self.max_chars)
         if self._engine == "hermes" or self._clips is None:
-            return sum(len(s.split()) * SAY_SECONDS_PER_WORD for s in sentences)
-        clips = [await self._clips.clip(s) for s in sentences]
-        return sum(c.seconds for c in clips) + SENTENCE_GAP * (len(clips) - 1)
+            return _estimate(sentences)
+        return _length([await self._clips.clip(s) for s in sentences])
+
+    def seconds_if_ready(self, text: str) -> float | None:
+        """How long a prompt takes to say, or None while its clips are not in memory yet."""
+        sentences = split_sentences(text, self.max_chars)
+        if self._engine == "hermes" or self._clips is None:
+            return _estimate(sentences)
+        clips = [self._clips.cached(s) for s in sentences]
+        ready = [clip for clip in clips if clip is not None]
+        return _length(ready) if len(ready) == len(clips) else None
 
     async def cue(self, site_id: str, text: str) -> None:
         """Send one short pre-rendered breathing cue without waiting for it to finish."""
@@ -198,3 +206,13 @@ class Output:
                 self._listener(spoken)
             except Exception:
                 log.exception("The transcript listener failed")
+
+
+def _estimate(sentences: list[str]) -> float:
+    """Seconds a Hermes TTS service takes for these sentences (a word-count estimate)."""
+    return sum(len(s.split()) * SAY_SECONDS_PER_WORD for s in sentences)
+
+
+def _length(clips: list[Clip]) -> float:
+    """Seconds these clips take played one after another with the sentence gap."""
+    return sum(c.seconds for c in clips) + SENTENCE_GAP * (len(clips) - 1)
