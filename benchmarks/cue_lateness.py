@@ -250,7 +250,7 @@ def pair(
     result.clips.sort(key=lambda c: c.arrived)
 
 
-def _arrival_times(
+def arrival_times(
     published: Sequence[tuple[float, Spoken]], arrivals: Sequence[tuple[float, bytes]]
 ) -> list[float]:
     """Arrival time of each published clip, up to the first one that did not arrive.
@@ -318,18 +318,38 @@ def skill_clips(runtime: Runtime) -> ClipCache:
     return clips
 
 
-async def _control(runtime: Runtime, previous: BreathingControl | None) -> BreathingControl:
-    """The BreathingControl of the session just asked for."""
+async def session_control(
+    runtime: Runtime, previous: BreathingControl | None, site_id: str = SITE
+) -> BreathingControl:
+    """The BreathingControl of the session just asked for on a site."""
     skill = runtime.skill
     if skill is None:
         raise RuntimeError("the runtime is not started")
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
-        control = skill.site(SITE).breathing
+        control = skill.site(site_id).breathing
         if control is not None and control is not previous:
             return control
         await asyncio.sleep(0.001)
-    raise TimeoutError("the breathing session did not start within 5 s of the intent")
+    raise TimeoutError(f"no breathing session started on {site_id} within 5 s of the intent")
+
+
+def measure(
+    result: SessionResult,
+    control: BreathingControl,
+    published: Sequence[tuple[float, Spoken]],
+    arrivals: Sequence[tuple[float, bytes]],
+    texts: ResponseBook,
+) -> SessionResult:
+    """Pair one site's published and received clips with its session's final plan.
+
+    `published`: what the Runtime listener saw for the site (SpokenLog.for_site);
+    `arrivals`: (time, payload) of every clip the subscriber received on the site's
+    playBytes topic, both from the session's start on.
+    """
+    dues = _dues(control.plan.cues, control.start, result.scale, texts)
+    pair(result, dues, published, arrival_times(published, arrivals), result.scale)
+    return result
 
 
 async def run_session(
@@ -358,7 +378,7 @@ async def run_session(
         await asyncio.sleep(0.5)  # the load is under way before the session starts
     topic, payload = intents.message(f"{NUMBER_WORDS[minutes]} minutes of {PATTERN} breathing")
     began = recorder.publish(topic, payload)
-    control = await _control(runtime, previous)
+    control = await session_control(runtime, previous)
     end = control.plan.end_offset or 0.0
     await asyncio.wait_for(skill.idle(SITE), end * scale + 30.0)
     wall = time.monotonic() - began
@@ -371,9 +391,7 @@ async def run_session(
     if piper is not None:
         result.load_renders = piper.renders
         result.load_busy = piper.share
-    dues = _dues(control.plan.cues, control.start, scale, texts)
-    pair(result, dues, published, _arrival_times(published, arrivals), scale)
-    return result
+    return measure(result, control, published, arrivals, texts)
 
 
 # --- The benchmark ---------------------------------------------------------------------------

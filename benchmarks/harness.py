@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
+import functools
+import heapq
+import itertools
 import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -24,19 +29,27 @@ from typing import Any, Self
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from rhasspyhermes.nlu import NluIntent
 
 from skill.app import Runtime, project_dir
+from skill.audio import wav_duration
 from skill.broker import LOOPBACK, find_mosquitto
 from skill.config import Config, parse_config
+from skill.dialogue import SESSION_ENDED, SESSION_STARTED
 from skill.nlu import Recognizer
 from skill.output import Spoken
+from skill.routine_run import CHECKIN_ANSWERS
 
 SITE = "bench"
 """Site id every benchmark speaks on."""
 PLAY_BYTES = f"hermes/audioServer/{SITE}/playBytes/+"
 """Topic filter of every clip published for the benchmark site."""
+PLAY_BYTES_ALL = "hermes/audioServer/+/playBytes/+"
+"""Topic filter of every clip published for any site."""
 STATUS_TOPIC = "aftercare/status"
 """Where the skill publishes its retained online/offline."""
+START_SESSION = "hermes/dialogueManager/startSession"
+"""Where the skill opens a check-in's listening session."""
 
 
 # --- Configuration, clip cache and intents ----------------------------------------------------
@@ -97,15 +110,31 @@ async def wait_quiet(limit: float = 300.0, window: float = 0.5, share: float = 0
             raise TimeoutError(f"the process was still busy after {limit:.0f} s")
 
 
-def bench_config(data_dir: Path, *, pattern: str = "calm") -> Config:
-    """The shipped defaults on an embedded loopback broker, caching clips under data_dir."""
+def bench_config(
+    data_dir: Path,
+    *,
+    pattern: str = "calm",
+    sites: Sequence[str] = (),
+    devices: Sequence[dict[str, Any]] = (),
+    broker: tuple[str, int] | None = None,
+) -> Config:
+    """The shipped defaults on an embedded loopback broker, caching clips under data_dir.
+
+    `sites` become the allowlist (empty: every site), `devices` the `devices:` section, and
+    `broker` (host, port) an already running broker instead of the embedded one.
+    """
+    host, port = broker if broker is not None else ("embedded", 0)
     raw: dict[str, Any] = {
-        "mqtt": {"host": "embedded", "port": 0},
+        "mqtt": {"host": host, "port": port},
         "voice": {"engine": "piper", "model": "bundled"},
         "breathing": {"pattern": pattern, "style": "voice"},
         "data_dir": str(data_dir),
         "log_level": "WARNING",
     }
+    if sites:
+        raw["sites"] = list(sites)
+    if devices:
+        raw["devices"] = [dict(device) for device in devices]
     return parse_config(raw, path="<benchmark>")
 
 
@@ -122,11 +151,25 @@ class Intents:
 
     def message(self, sentence: str, site_id: str = SITE) -> tuple[str, bytes]:
         """(topic, payload) of the intent the recognizer finds for a sentence."""
-        intent = self._recognizer.recognize(sentence, site_id=site_id, session_id=None)
-        if intent is None:
-            raise ValueError(f"no intent matches {sentence!r}; pick a sentence from intents/en/")
+        intent = self.intent(sentence, site_id)
         topic = str(intent.topic(intent_name=intent.intent.intent_name))
         return topic, str(intent.payload()).encode("utf-8")
+
+    def intent(
+        self,
+        sentence: str,
+        site_id: str = SITE,
+        *,
+        session_id: str | None = None,
+        intent_filter: Sequence[str] | None = None,
+    ) -> NluIntent:
+        """The NluIntent for a sentence (within a session's intent filter, if given)."""
+        intent = self._recognizer.recognize(
+            sentence, site_id=site_id, session_id=session_id, intent_filter=intent_filter
+        )
+        if intent is None:
+            raise ValueError(f"no intent matches {sentence!r}; pick a sentence from intents/en/")
+        return intent
 
 
 # --- A recording subscriber --------------------------------------------------------------
@@ -146,22 +189,62 @@ class Arrival:
     """True when the broker replayed a retained message."""
 
 
+@functools.lru_cache(maxsize=64)
+def _filter_pattern(topic_filter: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    for level in topic_filter.split("/"):
+        if level == "#":  # the rest, the parent level included ("a/#" matches "a")
+            return re.compile("/".join(parts) + ("(?:/.*)?" if parts else ".*"))
+        parts.append("[^/]*" if level == "+" else re.escape(level))
+    return re.compile("/".join(parts))
+
+
+def matches(topic_filter: str, topic: str) -> bool:
+    """MQTT topic matching (as paho's topic_matches_sub, without its per-call set-up cost)."""
+    return _filter_pattern(topic_filter).fullmatch(topic) is not None
+
+
+Respond = Callable[[Arrival], Iterable[tuple[str, bytes]]]
+"""Told every arrival (in paho's network thread); returns messages to publish at once."""
+
+
 class Recorder:
     """A separate paho client in this process: records arrivals, publishes intents.
 
-    With `answer`, it also plays the audio server: every clip on the benchmark site is
-    acknowledged with playFinished at once, so replies that wait for it go on immediately.
+    With `answer`, it also plays the audio server for every site it receives clips of: each
+    clip is acknowledged with playFinished, at once (`play_scale` 0), or, like a speaker that
+    plays one clip after another, when the clip would have finished playing at `play_scale`
+    real seconds per second of audio. `respond` may answer any other message (a stand-in for
+    Rhasspy's dialogue manager, say). `keep_bytes` keeps only the first bytes of each payload
+    (a WAV header is 44: enough for its length), so long runs do not hold every clip.
     """
 
     def __init__(
-        self, host: str, port: int, topic_filters: Sequence[str], *, answer: bool = False
+        self,
+        host: str,
+        port: int,
+        topic_filters: Sequence[str],
+        *,
+        answer: bool = False,
+        play_scale: float = 0.0,
+        respond: Respond | None = None,
+        keep_bytes: int | None = None,
     ) -> None:
         self._filters = tuple(topic_filters)
+        self._keep_bytes = keep_bytes
         self._answer = answer
+        self._play_scale = play_scale
+        self._respond = respond
         self._host, self._port = host, port
         self._lock = threading.Condition()
         self._arrivals: list[Arrival] = []
         self._subscribed = threading.Event()
+        self._playing = threading.Condition()
+        self._finishes: list[tuple[float, int, str, bytes]] = []  # heap of (due, n, topic, body)
+        self._busy_until: dict[str, float] = {}
+        self._order = itertools.count()  # ties in the heap: first come, first answered
+        self._player: threading.Thread | None = None
+        self._closing = False
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"bench-{uuid.uuid4().hex[:8]}",
@@ -173,6 +256,9 @@ class Recorder:
         self._started = False
 
     def __enter__(self) -> Self:
+        if self._answer and self._play_scale > 0:
+            self._player = threading.Thread(target=self._play, name="bench-player", daemon=True)
+            self._player.start()
         self._client.connect(self._host, self._port, keepalive=30)
         self._client.loop_start()
         self._started = True
@@ -190,11 +276,17 @@ class Recorder:
         self.close()
 
     def close(self) -> None:
-        """Disconnect and stop the network thread (idempotent)."""
+        """Disconnect and stop the network and player threads (idempotent)."""
         if self._started:
             self._started = False
             self._client.disconnect()
             self._client.loop_stop()
+        if self._player is not None:
+            with self._playing:
+                self._closing = True
+                self._playing.notify_all()
+            self._player.join()
+            self._player = None
 
     def _on_connect(
         self,
@@ -221,13 +313,51 @@ class Recorder:
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         # The timestamp first: everything else is bookkeeping.
         arrival = Arrival(time.monotonic(), message.topic, bytes(message.payload), message.retain)
+        kept = arrival
+        if self._keep_bytes is not None:
+            kept = dataclasses.replace(arrival, payload=arrival.payload[: self._keep_bytes])
         with self._lock:
-            self._arrivals.append(arrival)
+            self._arrivals.append(kept)
             self._lock.notify_all()
-        if self._answer and paho.topic_matches_sub(PLAY_BYTES, message.topic):
-            request_id = message.topic.rsplit("/", 1)[1]
-            finished = json.dumps({"id": request_id, "siteId": SITE}).encode("utf-8")
-            client.publish(f"hermes/audioServer/{SITE}/playFinished", finished, qos=0)
+        if self._answer and matches(PLAY_BYTES_ALL, message.topic):
+            self._finish(arrival)
+        if self._respond is not None:
+            for topic, payload in self._respond(arrival):
+                client.publish(topic, payload, qos=0)
+
+    def _finish(self, clip: Arrival) -> None:
+        """playFinished for a clip: now, or once it (and the clips ahead of it) has played."""
+        _, _, site, _, request_id = clip.topic.split("/")
+        topic = f"hermes/audioServer/{site}/playFinished"
+        finished = json.dumps({"id": request_id, "siteId": site}).encode("utf-8")
+        if self._play_scale <= 0:
+            self._client.publish(topic, finished, qos=0)
+            return
+        try:
+            seconds = wav_duration(clip.payload) * self._play_scale
+        except (EOFError, ValueError):
+            seconds = 0.0  # not a WAV: answered at once, as Rhasspy's audio server does
+        with self._playing:
+            start = max(clip.t, self._busy_until.get(site, 0.0))
+            done = start + seconds
+            self._busy_until[site] = done
+            heapq.heappush(self._finishes, (done, next(self._order), topic, finished))
+            self._playing.notify_all()
+
+    def _play(self) -> None:
+        """The player thread: publishes each playFinished when its clip has played."""
+        with self._playing:
+            while not self._closing:
+                if not self._finishes:
+                    self._playing.wait()
+                    continue
+                due, _, topic, finished = self._finishes[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._playing.wait(wait)
+                    continue
+                heapq.heappop(self._finishes)
+                self._client.publish(topic, finished, qos=0)
 
     def publish(self, topic: str, payload: bytes) -> float:
         """Publish at QoS 0 (as Rhasspy does); the monotonic time just before handing it over."""
@@ -238,11 +368,7 @@ class Recorder:
     def arrivals(self, topic_filter: str = "#", since: float = 0.0) -> list[Arrival]:
         """What arrived on matching topics at or after `since`, oldest first."""
         with self._lock:
-            return [
-                a
-                for a in self._arrivals
-                if a.t >= since and paho.topic_matches_sub(topic_filter, a.topic)
-            ]
+            return [a for a in self._arrivals if a.t >= since and matches(topic_filter, a.topic)]
 
     def wait_for(
         self,
@@ -259,7 +385,7 @@ class Recorder:
                 for arrival in self._arrivals[checked:]:
                     if (
                         arrival.t >= since
-                        and paho.topic_matches_sub(topic_filter, arrival.topic)
+                        and matches(topic_filter, arrival.topic)
                         and (test is None or test(arrival))
                     ):
                         return arrival
@@ -273,6 +399,70 @@ class Recorder:
         """Forget everything recorded so far."""
         with self._lock:
             self._arrivals.clear()
+
+    def forget(self, topic_filter: str, until: float) -> None:
+        """Forget arrivals on matching topics up to `until` (long runs stay small)."""
+        with self._lock:
+            self._arrivals = [
+                a for a in self._arrivals if a.t > until or not matches(topic_filter, a.topic)
+            ]
+
+
+class CheckinStandIn:
+    """Rhasspy's dialogue manager as far as check-ins see it: a Recorder's `respond`.
+
+    Every startSession (subscribe the recorder to START_SESSION) gets sessionStarted with
+    its siteId and customData at once, then the site's next answer, in turn: the NluIntent
+    of the words (recognized within the check-in's intent filter) with the sessionId and
+    customData, or for None sessionEnded with reason `timeout`. Runs in paho's thread.
+    """
+
+    def __init__(
+        self, intents: Intents, sites: Sequence[str], answers: Sequence[str | None]
+    ) -> None:
+        self._turns = tuple(answers)
+        self._intents: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        for site in sites:
+            for text in {a for a in answers if a is not None}:
+                intent = intents.intent(
+                    text, site, session_id="-", intent_filter=list(CHECKIN_ANSWERS)
+                )
+                topic = str(intent.topic(intent_name=intent.intent.intent_name))
+                self._intents[site, text] = (topic, json.loads(str(intent.payload())))
+        self._lock = threading.Lock()
+        self._count: dict[str, int] = {}
+        self._given: list[tuple[float, str, str | None]] = []
+
+    def __call__(self, arrival: Arrival) -> list[tuple[str, bytes]]:
+        """sessionStarted and the answer for a startSession; nothing for anything else."""
+        if arrival.topic != START_SESSION:
+            return []
+        body = json.loads(arrival.payload)
+        site, token = str(body["siteId"]), body.get("customData")
+        with self._lock:
+            turn = self._count.get(site, 0)
+            self._count[site] = turn + 1
+            answer = self._turns[turn % len(self._turns)]
+            self._given.append((arrival.t, site, answer))
+        opened = {"sessionId": f"dm-{uuid.uuid4().hex[:12]}", "siteId": site, "customData": token}
+        out = [(SESSION_STARTED, json.dumps(opened).encode("utf-8"))]
+        if answer is None:
+            ended = {**opened, "termination": {"reason": "timeout"}}
+            out.append((SESSION_ENDED, json.dumps(ended).encode("utf-8")))
+        else:
+            topic, payload = self._intents[site, answer]
+            out.append((topic, json.dumps({**payload, **opened}).encode("utf-8")))
+        return out
+
+    def given(self, site_id: str, since: float, until: float) -> list[str | None]:
+        """The answers given on a site between two moments, in order."""
+        with self._lock:
+            return [a for t, s, a in self._given if s == site_id and since <= t <= until]
+
+    def forget(self, site_id: str, until: float) -> None:
+        """Forget the answers given on a site up to `until`."""
+        with self._lock:
+            self._given = [(t, s, a) for t, s, a in self._given if s != site_id or t > until]
 
 
 class SpokenLog:
@@ -298,6 +488,36 @@ class SpokenLog:
         """Forget everything recorded so far."""
         with self._lock:
             self.items.clear()
+
+    def forget(self, site_id: str, until: float) -> None:
+        """Forget what was published for a site up to `until` (long runs stay small)."""
+        with self._lock:
+            self.items = [(t, s) for t, s in self.items if s.site_id != site_id or t > until]
+
+
+# --- Memory ---------------------------------------------------------------------------------
+
+
+def _status_mib(field_name: str) -> float:
+    """One memory line of /proc/self/status (e.g. VmRSS), in MiB; NaN when unreadable."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith(f"{field_name}:"):
+                return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def rss_mib() -> float:
+    """Resident memory of this process now (VmRSS), MiB."""
+    return _status_mib("VmRSS")
+
+
+def own_peak_mib() -> float:
+    """Peak resident memory since this program started (VmHWM), MiB.
+
+    Not ru_maxrss: a child started with fork keeps its parent's peak across exec.
+    """
+    return _status_mib("VmHWM")
 
 
 # --- Statistics and Markdown ---------------------------------------------------------------

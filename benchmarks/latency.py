@@ -35,7 +35,9 @@ from benchmarks.harness import (
     bench_config,
     data_dir,
     ms,
+    own_peak_mib,
     percentile,
+    rss_mib,
     table,
     wait_quiet,
     warm_clip_cache,
@@ -333,30 +335,9 @@ async def measure_stops(
         report.stops.append(StopRun(stop_at - first.t, confirmation, last_other, published_after))
 
 
-def _rss_mb() -> float:
-    """Resident memory of this process now, MiB."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return math.nan
-
-
 def _peak_mb() -> float:
     """Peak resident memory of this process (ru_maxrss), MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _own_peak_mb() -> float:
-    """Peak resident memory since this program started (VmHWM), MiB.
-
-    Not ru_maxrss: a child started with fork keeps its parent's peak across exec.
-    """
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return math.nan
 
 
 async def probe_memory(runs: int = PROBE_RUNS) -> dict[str, float]:
@@ -376,7 +357,7 @@ async def probe_memory(runs: int = PROBE_RUNS) -> dict[str, float]:
                 for _ in range(runs):
                     voice.forget()
                     await first_audio(runtime, recorder, intents, ROUTINE)
-                return {"rss": _rss_mb(), "peak": _own_peak_mb()}
+                return {"rss": rss_mib(), "peak": own_peak_mib()}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
