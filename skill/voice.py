@@ -232,6 +232,7 @@ class ClipCache:
         self._held = 0
         self._pinned: dict[str, Clip] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-reader")
         self._inflight: dict[str, asyncio.Future[Clip]] = {}
         self.renders = 0
         """How many sentences were actually synthesized (cache misses)."""
@@ -271,9 +272,7 @@ class ClipCache:
             return hit
         future = self._inflight.get(key)
         if future is None:
-            future = asyncio.get_running_loop().run_in_executor(
-                self._executor, self._load_or_render, key, text, trim
-            )
+            future = asyncio.ensure_future(self._read_or_render(key, text, trim))
             self._inflight[key] = future
             future.add_done_callback(lambda done: self._settle(key, done))
         # shield: a stopped activity must not cancel a render another waiter needs
@@ -312,14 +311,32 @@ class ClipCache:
         if old is not None:
             self._held -= len(old.wav)
 
+    async def _read_or_render(self, key: str, text: str, trim: bool) -> Clip:
+        """From disk on the reader thread; only a miss waits for the voice's thread.
+
+        A disk read never queues behind a Piper render, which can take a few hundred ms.
+        """
+        loop = asyncio.get_running_loop()
+        clip = await loop.run_in_executor(self._reader, self._read, key)
+        if clip is None:
+            clip = await loop.run_in_executor(self._executor, self._render, key, text, trim)
+        return clip
+
     def _load_or_render(self, key: str, text: str, trim: bool = False) -> Clip:
+        return self._read(key) or self._render(key, text, trim)
+
+    def _read(self, key: str) -> Clip | None:
         path = self._folder / f"{key}.wav" if self._folder else None
-        if path is not None and path.is_file():
-            try:
-                data = path.read_bytes()
-                return Clip(data, wav_duration(data))
-            except (OSError, EOFError, ValueError):
-                log.warning("Ignoring an unreadable cached clip; rendering it again")
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = path.read_bytes()
+            return Clip(data, wav_duration(data))
+        except (OSError, EOFError, ValueError):
+            log.warning("Ignoring an unreadable cached clip; rendering it again")
+            return None
+
+    def _render(self, key: str, text: str, trim: bool) -> Clip:
         try:
             data = self._synth.synthesize(text)
             if trim:
@@ -327,13 +344,16 @@ class ClipCache:
         except Exception as err:
             raise VoiceError(f"synthesis failed ({type(err).__name__})") from err
         self.renders += 1
-        if path is not None:
-            _write_private(path, data)
+        if self._folder is not None:
+            _write_private(self._folder / f"{key}.wav", data)
         return Clip(data, wav_duration(data))
 
     def close(self) -> None:
-        """Stop the synthesis thread."""
+        """Stop the synthesis and reader threads; fetches still waiting are cancelled."""
+        for future in list(self._inflight.values()):
+            future.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._reader.shutdown(wait=True, cancel_futures=True)
 
 
 def _write_private(path: Path, data: bytes) -> None:
