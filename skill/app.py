@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -35,8 +34,6 @@ log = logging.getLogger(__name__)
 
 WARM_UP_TEXT = "Hello."
 READY_TIMEOUT = 30.0
-GIL_SWITCH_SECONDS = 0.001
-"""How long another thread may hold the GIL before the event loop gets its turn."""
 
 
 def project_dir() -> Path:
@@ -185,10 +182,6 @@ class Runtime:
 
     async def __aenter__(self) -> Self:
         started = time.perf_counter()
-        # The event loop shares the GIL with paho's network thread and Piper's threads;
-        # with the default 5 ms switch interval a cue that falls due while another thread
-        # holds the GIL can wait that long. 1 ms keeps cues on time at a small cost.
-        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         try:
             await self._start()
         except BaseException:
