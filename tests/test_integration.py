@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import threading
@@ -92,6 +93,26 @@ async def test_every_intent_is_answered_with_end_session_at_once(
             assert json.loads(reply.payload)["sessionId"] == session
         ends_sent = bs.recorder.messages(END_SESSION)
         assert len(ends_sent) == len(sentences)  # one each, nothing twice
+
+
+@pytest.mark.asyncio
+async def test_the_loaded_skill_is_kept_out_of_garbage_collections_while_it_runs(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Recognizer, responses and assets are frozen while running, handed back on close.
+
+    A full collection over them holds the event loop for tens of milliseconds, long
+    enough to make a breathing cue late; frozen, later collections skip them.
+    """
+    assert gc.get_freeze_count() == 0
+    async with live_skill(mosquitto, tmp_path, speakers=[SITE]) as bs:
+        # The recognizer alone is tens of thousands of objects.
+        assert gc.get_freeze_count() > 10_000
+        topic, payload, session = bs.intent("start breathing")
+        await bs.publish(topic, payload)
+        await bs.ended(session, timeout=2.0)
+        assert gc.get_freeze_count() > 10_000  # still frozen while it serves
+    assert gc.get_freeze_count() == 0  # a closed Runtime leaves nothing frozen
 
 
 @pytest.mark.asyncio
