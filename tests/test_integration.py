@@ -30,6 +30,7 @@ from fakes import (
     SITE,
     Bedside,
     Clip,
+    FakeVoice,
     TcpRelay,
     cue_text,
     ends,
@@ -37,12 +38,17 @@ from fakes import (
     keys_of,
     labels,
     live_skill,
+    make_config,
     make_intent,
     wav_info,
 )
 from mqtt_recorder import MqttRecorder, Received
 
+from skill import keys
+from skill.app import Runtime, project_dir
 from skill.broker import EmbeddedBroker
+from skill.responses import ResponseBook, response_path
+from skill.voice import split_sentences
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -113,6 +119,26 @@ async def test_the_loaded_skill_is_kept_out_of_garbage_collections_while_it_runs
         await bs.ended(session, timeout=2.0)
         assert gc.get_freeze_count() > 10_000  # still frozen while it serves
     assert gc.get_freeze_count() == 0  # a closed Runtime leaves nothing frozen
+
+
+@pytest.mark.asyncio
+async def test_the_reply_to_stop_is_rendered_before_the_skill_goes_online(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A first start renders the other prompts in the background for minutes; "stop" must
+    not wait for a render even then, so its every variant is ready when `online` goes out."""
+    voice = FakeVoice()
+    config = make_config(mosquitto.host, mosquitto.port, tmp_path / "data")
+    book = ResponseBook.load(response_path(project_dir() / "responses", config.language))
+    replies = {
+        sentence
+        for variant in book.variants(keys.STOP_DONE)
+        for sentence in split_sentences(variant, config.voice.max_sentence_chars)
+    }
+    async with Runtime(config, time_scale=0.05, synthesizer=voice, cache=False):
+        # No await since the start: the background renders have not begun.
+        before_online = set(voice.rendered)
+    assert replies <= before_online, replies - before_online
 
 
 @pytest.mark.asyncio
