@@ -53,6 +53,9 @@ _QUIET_CHIMES: dict[str, ChimeKind] = {"inhale": "inhale", "top-up": "soft", "ex
 STALE_AFTER = 0.5
 """A phase cue this late (real seconds) is dropped instead of played out of step."""
 PACE_FACTORS = tuple(PACE_STEPS.values())
+URGENT_KEYS = (keys.STOP_DONE,)
+"""Replies pinned in memory before the skill goes online: "stop" is answered at once from
+the first second, even on a first start whose background renders take minutes."""
 
 
 @dataclass
@@ -85,8 +88,9 @@ class Assets:
         """How long a key takes to say (measured when pre-rendered, else estimated)."""
         return self.speech.get(key) or estimate_speech_seconds(key)
 
-    def prerender(self, clips: ClipCache) -> None:
-        """Render cues and session notes now; refuse to start when a cue outlasts its phase."""
+    def prerender(self, clips: ClipCache, max_chars: int) -> None:
+        """Render cues, session notes and the urgent replies now, as the skill will speak them
+        (sentences of at most `max_chars`); refuse to start when a cue outlasts its phase."""
         lengths = {
             phase: clips.render_now(text, trim=True, pin=True).seconds
             for phase, text in self.cue_texts().items()
@@ -96,9 +100,16 @@ class Assets:
         for key in self.note_keys():
             variants = self.responses.variants(key)
             self.speech[key] = max(
-                sum(clips.render_now(s).seconds + SENTENCE_GAP for s in split_sentences(v))
+                sum(
+                    clips.render_now(s).seconds + SENTENCE_GAP
+                    for s in split_sentences(v, max_chars)
+                )
                 for v in variants
             )
+        for key in URGENT_KEYS:
+            for variant in self.responses.variants(key):
+                for sentence in split_sentences(variant, max_chars):
+                    clips.render_now(sentence, pin=True)
         for pattern in self.patterns.values():
             if not pattern.paced:
                 continue

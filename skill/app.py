@@ -13,7 +13,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from skill import keys
 from skill.activities import Activities, Assets, load_assets
 from skill.broker import EmbeddedBroker
 from skill.clock import Clock
@@ -36,9 +35,6 @@ log = logging.getLogger(__name__)
 
 WARM_UP_TEXT = "Hello."
 READY_TIMEOUT = 30.0
-URGENT_KEYS = (keys.STOP_DONE,)
-"""Replies in memory before the skill goes online: "stop" is answered at once from the
-first second, even on a first start whose background renders take minutes."""
 
 
 def freeze_heap() -> None:
@@ -67,14 +63,6 @@ def project_dir() -> Path:
     package = Path(__file__).resolve().parent
     installed = package / "data"
     return installed if (installed / "responses").is_dir() else package.parent
-
-
-def _render_urgent(clips: ClipCache, assets: Assets, max_chars: int) -> None:
-    """Render and pin every sentence of the URGENT_KEYS replies (blocking, at startup)."""
-    for key in URGENT_KEYS:
-        for variant in assets.responses.variants(key):
-            for sentence in split_sentences(variant, max_chars):
-                clips.render_now(sentence, pin=True)
 
 
 async def _render_all(clips: ClipCache, texts: Sequence[str], max_chars: int) -> None:
@@ -251,9 +239,8 @@ class Runtime:
             self._clips = ClipCache(synth, folder)
             clips = self._clips
             await loop.run_in_executor(None, clips.render_now, WARM_UP_TEXT)
-            await loop.run_in_executor(None, assets.prerender, clips)
             await loop.run_in_executor(
-                None, _render_urgent, clips, assets, config.voice.max_sentence_chars
+                None, assets.prerender, clips, config.voice.max_sentence_chars
             )
         self._store = Store.open(store_path(config))
         memory = Memory(

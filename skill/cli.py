@@ -161,7 +161,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     recognizer = _recognizer(config)
     synth = load_synthesizer(config)
     if synth is not None:
-        assets.prerender(ClipCache(synth, None))
+        assets.prerender(ClipCache(synth, None), config.voice.max_sentence_chars)
     elif config.voice.engine == "piper":
         print("WARNING: the Piper voice did not load; the skill will speak through hermes/tts/say")
         config = speaking_config(config, synth)
