@@ -50,6 +50,10 @@ from skill.status import StatusBoard
 
 log = logging.getLogger(__name__)
 
+OPEN_SITES_MAX = 32
+"""With no `sites` list, the most site ids served: a home has a few satellites, and without
+a bound any client on the broker could grow the skill's memory one made-up site at a time."""
+
 
 class ProblemLog:
     """Logs each kind of bad input once, then at most once a minute with a count."""
@@ -126,6 +130,7 @@ class Skill:
         self._memory = memory
         self._publish = publish
         self._sites: dict[str, Site] = {}
+        self._crowded = False
         self.problems = ProblemLog()
         """Rate-limited log of dropped messages."""
 
@@ -188,6 +193,21 @@ class Skill:
         except Exception:  # the boundary: the service keeps serving whatever happens
             log.exception("Unexpected error while handling a message; it was dropped")
 
+    def _admitted(self, site_id: str) -> bool:
+        """True for a site in `sites`; with no list, for the first OPEN_SITES_MAX heard."""
+        if self.config.sites:
+            return self.config.site_allowed(site_id)
+        if site_id in self._sites or len(self._sites) < OPEN_SITES_MAX:
+            return True
+        if not self._crowded:
+            self._crowded = True
+            log.warning(
+                "Heard from more than %d sites and config.yaml has no `sites` list: "
+                "new sites are ignored; list the site ids of your satellites in `sites`",
+                OPEN_SITES_MAX,
+            )
+        return False
+
     def _on_command(self, message: Incoming) -> None:
         """A Home Assistant button (or any client) on <prefix>/<site>/command."""
         parsed = parse_command(
@@ -197,7 +217,7 @@ class Skill:
             self.problems.report("bad_command", "command")
             return
         site_id, command = parsed
-        if not self.config.site_allowed(site_id):
+        if not self._admitted(site_id):
             return
         log.info("Button %s on site %s", command, site_id)
         for action in handlers.from_button(command, self.config):
@@ -205,7 +225,7 @@ class Skill:
 
     def _on_intent(self, intent: NluIntent) -> None:
         site_id = intent.site_id
-        if not self.config.site_allowed(site_id):
+        if not self._admitted(site_id):
             log.debug("Ignoring an intent from a site outside `sites`")
             return
         name = intent.intent.intent_name
@@ -293,7 +313,7 @@ class Skill:
 
     async def deliver_followup(self, site_id: str, kind: str) -> None:
         """A check-in people asked for earlier: a soft chime, one question, listening."""
-        if not self.config.site_allowed(site_id):
+        if not self._admitted(site_id):
             return
         task = self._spawn(site_id, self._followup(site_id, kind))
         with contextlib.suppress(asyncio.CancelledError):

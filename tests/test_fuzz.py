@@ -4,6 +4,7 @@ topic built from unvalidated input, memory bounded, each kind of problem counted
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from datetime import UTC
@@ -20,7 +21,7 @@ from skill.config import parse_config
 from skill.hermes import Outgoing
 from skill.memory import Memory
 from skill.mqtt import Incoming
-from skill.service import Skill
+from skill.service import OPEN_SITES_MAX, Skill
 
 CONFIG = parse_config(
     {
@@ -148,3 +149,42 @@ def test_each_problem_kind_is_counted_and_the_skill_keeps_serving(
     assert any(m.topic == "hermes/dialogueManager/endSession" for m in sent)
     warnings = [r for r in caplog.records if "malformed" in r.getMessage()]
     assert len(warnings) == 2  # once per kind, not once per message
+
+
+def stop_from(site_id: str) -> Incoming:
+    """A well-formed "stop" from a site, outside any session."""
+    body = {
+        "input": "stop",
+        "intent": {"intentName": "AftercareStop", "confidenceScore": 1},
+        "siteId": site_id,
+        "sessionId": None,
+    }
+    return Incoming("hermes/intent/AftercareStop", json.dumps(body).encode(), False)
+
+
+def test_with_no_sites_list_made_up_site_ids_cannot_grow_the_skill_without_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Any client on the broker can invent site ids; past OPEN_SITES_MAX they are ignored."""
+    open_config = dataclasses.replace(CONFIG, sites=())
+
+    async def run() -> list[Outgoing]:
+        sent: list[Outgoing] = []
+        memory = Memory(None, tz=UTC, morning=CONFIG.morning, evening=CONFIG.evening)
+        skill = assemble(
+            open_config, ASSETS, publish=sent.append, clips=None, clock=Clock(0.001), memory=memory
+        )
+        for number in range(OPEN_SITES_MAX * 4):
+            skill.on_message(stop_from(f"made-up-{number}"))
+        await asyncio.sleep(0.05)
+        skill.on_message(stop_from("made-up-0"))  # a site heard before is still served
+        await asyncio.sleep(0.05)
+        await skill.close()
+        return sent
+
+    sent = asyncio.run(run())
+    spoken = [json.loads(m.payload)["siteId"] for m in sent if m.topic == "hermes/tts/say"]
+    assert set(spoken) == {f"made-up-{number}" for number in range(OPEN_SITES_MAX)}
+    assert spoken.count("made-up-0") == 2
+    crowded = [r for r in caplog.records if "no `sites` list" in r.getMessage()]
+    assert len(crowded) == 1  # said once, not once per message
