@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ class Transcript:
     def __init__(self, scale: float) -> None:
         self._start = time.monotonic()
         self._scale = scale
+        # Lines come from the event loop and from the speaker's and devices' MQTT threads.
+        self._lock = threading.Lock()
 
     def restart(self) -> None:
         """Count time from now (called once the skill is ready)."""
@@ -39,7 +42,10 @@ class Transcript:
     def line(self, who: str, text: str) -> None:
         """Print one transcript line."""
         seconds = (time.monotonic() - self._start) / self._scale
-        print(f"[{int(seconds // 60):02d}:{seconds % 60:04.1f}] {who:<8} {text}", flush=True)
+        line = f"[{int(seconds // 60):02d}:{seconds % 60:04.1f}] {who:<8} {text}\n"
+        with self._lock:  # one whole line at a time: print() writes the newline apart
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def spoken(self, event: Spoken) -> None:
         """A clip or text went to the speaker."""

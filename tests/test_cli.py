@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,3 +143,33 @@ def test_say_to_a_broker_that_is_not_there_says_so(
     out, err = capsys.readouterr()
     assert f"Cannot reach the MQTT broker at 127.0.0.1:{port}" in err
     assert "Published" not in out
+
+
+def test_the_readme_demo_breathes_stops_and_writes_whole_transcript_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command, as a newcomer runs it: intro, cues, "stop", a reply.
+
+    Transcript lines come from the event loop and from MQTT threads; each must stay whole.
+    """
+    path = write_config(tmp_path)
+    folder = tmp_path / "demo-audio"
+    says = ["--say", "start breathing", "--say", "stop"]
+    pace = ["--gap", "20", "--time-scale", "0.05"]
+    where = ["--output", "folder", "--folder", str(folder)]
+    assert main(["demo", "--config", str(path), *says, *pace, *where]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    for line in lines:
+        assert re.fullmatch(r"\[\d\d:\d\d\.\d\] \S+ +\S.*", line), line
+        assert line.count("[") == 1, line  # two lines run together
+    who = [line.split()[1] for line in lines]
+    assert who[0] == "you"
+    assert "cue" in who
+    stop = lines.index(next(line for line in lines if line.endswith("you      stop")))
+    after = who[stop + 1 :]
+    assert after, "no reply to stop"
+    assert set(after) <= {"speaker"}  # the reply, then quiet: no cue after the stop
+    clips = list(folder.iterdir())
+    assert len(clips) >= 4  # intro, cues and the reply, with no sound card here
+    assert all(clip.suffix == ".wav" for clip in clips)
