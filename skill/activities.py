@@ -13,16 +13,7 @@ from rhasspyhermes.nlu import NluIntent
 
 from skill import keys
 from skill.audio import wav_duration
-from skill.breathing import (
-    PACE_STEPS,
-    BreathingPlan,
-    Cue,
-    Pattern,
-    Style,
-    estimate_speech_seconds,
-    load_patterns,
-    load_user_patterns,
-)
+from skill.breathing import PACE_STEPS, BreathingPlan, Cue, Style, estimate_speech_seconds
 from skill.chimes import CHIME_KINDS, ChimeKind, chime_wav
 from skill.clock import Clock
 from skill.config import Config
@@ -30,6 +21,7 @@ from skill.dialogue import Dialogues
 from skill.errors import ConfigError, DataFileError
 from skill.handlers import Say, StartBreathing, StartRoutine
 from skill.output import SENTENCE_GAP, Output
+from skill.patterns import Pattern, load_patterns, load_user_patterns
 from skill.responses import ResponseBook, response_path
 from skill.room import Room
 from skill.routine_run import CHECKIN_ANSWERS, RoutineControl, RoutineTools, run_routine

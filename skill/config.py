@@ -107,7 +107,7 @@ class BreathingSettings:
     style: Literal["voice", "chime", "both", "fewer-words"] = "voice"
     """How phases are marked: spoken cue, chime, both, or words first then chimes."""
     patterns: Mapping[str, Any] = field(default_factory=dict)
-    """User-defined patterns (validated by skill.breathing)."""
+    """User-defined patterns (validated by skill.patterns)."""
 
 
 @dataclass(frozen=True)
