@@ -37,7 +37,8 @@ from hassil import (
 )
 from hassil.numbers import get_rbnf_engine
 
-from skill.nlu import Recognizer, Templates
+from skill.nlu import Recognizer
+from skill.templates import Templates
 
 _NOT_RULE_NAME = re.compile(r"\W")
 _DIGIT = re.compile(r"\d")

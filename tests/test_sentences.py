@@ -11,8 +11,9 @@ import pytest
 import yaml
 from hassil import Intents, recognize
 
-from skill.nlu import Recognizer, Templates, load_templates
+from skill.nlu import Recognizer
 from skill.sentences import to_hassil, to_rhasspy
+from skill.templates import Templates, load_templates
 
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
 PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")
