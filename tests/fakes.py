@@ -7,6 +7,8 @@
   with that voice and a compressed clock, plus a recording MQTT client, and closes all of it.
 - `Bedside.say` turns a natural sentence into an NluIntent with the real Recognizer and
   publishes it on `hermes/intent/<name>`, exactly as Rhasspy's NLU service would.
+- `FakeDialogueManager` stands in for Rhasspy's dialogue manager: it starts the sessions
+  the skill's check-ins ask for and plays a scripted answer, a time-out or silence in each.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ SITE = "bedroom"
 """The site most tests speak from."""
 PLAYBYTES = "hermes/audioServer/{site}/playBytes/+"
 END_SESSION = "hermes/dialogueManager/endSession"
+START_SESSION = "hermes/dialogueManager/startSession"
+SESSION_STARTED = "hermes/dialogueManager/sessionStarted"
+SESSION_ENDED = "hermes/dialogueManager/sessionEnded"
 
 PLAYER_TOPIC = "home/bedroom/player/set"
 """Where the test music player listens (from the config below)."""
@@ -527,6 +532,140 @@ def _add_speaker(bedside: Bedside, site: str, folder: Path, scale: float) -> Non
     )
     bedside.speakers[site] = speaker
     speaker.start()
+
+
+# --- Rhasspy's dialogue manager, for check-ins ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one check-in session goes."""
+
+    text: str | None = None
+    """What the person says (recognized with the session's intentFilter), or None."""
+    ended: str | None = None
+    """End the session with this termination reason instead (e.g. the DM's `timeout`)."""
+    token: bool = True
+    """The answer carries the session's customData (False: matched by sessionId alone)."""
+
+
+DM_TIMEOUT = Answer(ended="timeout")
+"""Nobody answers and the dialogue manager gives up: sessionEnded, reason timeout."""
+SILENT = Answer()
+"""The session starts and then nothing at all happens: the skill's own time-out decides."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One startSession the skill sent, and the session the dialogue manager made of it."""
+
+    message: Received
+    """The startSession as recorded."""
+    body: dict[str, Any]
+    """Its JSON payload."""
+    session: str
+    """The sessionId given to it: dm-1, dm-2, ... in the order asked."""
+
+
+class FakeDialogueManager:
+    """Rhasspy's dialogue manager, as far as the skill's check-ins see it.
+
+    The skill asks its questions through startSession, so a live test needs something to
+    start those sessions and answer them. Every startSession starts a session at once
+    (nothing else is active): sessionStarted with the request's siteId and customData, then
+    the next scripted Answer (a plain string is the words said; SILENT once the script runs
+    out). An answer is the NluIntent the real Recognizer makes of the words, limited to the
+    session's intentFilter as Rhasspy's NLU is, with the sessionId and customData. When the
+    skill ends a session that is still open, sessionEnded (nominal) follows, as it would.
+
+    Use it as `async with FakeDialogueManager(bs, answers) as dm:`; `dm.asked` then holds
+    every question, in order. `recognizer` makes the answers; the default is the Bedside's,
+    which knows the config's playlists and safewords but not its names.
+    """
+
+    def __init__(
+        self,
+        bs: Bedside,
+        answers: Iterable[Answer | str],
+        *,
+        recognizer: Recognizer | None = None,
+    ) -> None:
+        self.bs = bs
+        self.answers = [Answer(a) if isinstance(a, str) else a for a in answers]
+        """The script still to play, first answer first."""
+        self.recognizer = recognizer or bs.recognizer
+        self.asked: list[Asked] = []
+        """Every startSession, in order."""
+        self.open: dict[str, str | None] = {}
+        """Open sessions: sessionId -> customData."""
+        self._handled: set[Received] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> FakeDialogueManager:
+        self._task = asyncio.get_running_loop().create_task(self._serve())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _serve(self) -> None:
+        while True:
+            try:  # waits on a worker thread: no polling on the skill's event loop
+                message = await asyncio.to_thread(self.bs.recorder.wait_for, self._new, 0.25)
+            except AssertionError:
+                continue
+            self._handled.add(message)
+            body = json.loads(message.payload)
+            if message.topic == START_SESSION:
+                await self._start(message, body)
+            else:
+                await self._end(body["sessionId"])
+
+    def _new(self, message: Received) -> bool:
+        """A startSession not yet served, or the skill's endSession of an open session."""
+        if message.topic == START_SESSION:
+            return message not in self._handled
+        if message.topic == END_SESSION and message not in self._handled:
+            return json.loads(message.payload).get("sessionId") in self.open
+        return False
+
+    async def _start(self, message: Received, body: dict[str, Any]) -> None:
+        session = f"dm-{len(self.asked) + 1}"
+        self.asked.append(Asked(message, body, session))
+        site, token = body["siteId"], body.get("customData")
+        self.open[session] = token
+        started = {"sessionId": session, "siteId": site, "customData": token}
+        await self.bs.publish(SESSION_STARTED, json.dumps(started))
+        answer = self.answers.pop(0) if self.answers else SILENT
+        if answer.ended is not None:
+            await self._end(session, answer.ended)
+        elif answer.text is not None:
+            # Recognition takes tens of milliseconds: off the skill's event loop.
+            intent = await asyncio.to_thread(
+                self.recognizer.recognize,
+                answer.text,
+                site_id=site,
+                session_id=session,
+                intent_filter=body["init"]["intentFilter"],
+            )
+            assert intent is not None, f"{answer.text!r} is outside the check-in's intentFilter"
+            intent.custom_data = token if answer.token else None
+            topic = intent.topic(intent_name=intent.intent.intent_name)
+            await self.bs.publish(topic, json.dumps(intent.to_dict()))
+
+    async def _end(self, session: str, reason: str = "nominal") -> None:
+        token = self.open.pop(session, None)
+        site = next(a.body["siteId"] for a in self.asked if a.session == session)
+        ended = {
+            "sessionId": session,
+            "siteId": site,
+            "customData": token,
+            "termination": {"reason": reason},
+        }
+        await self.bs.publish(SESSION_ENDED, json.dumps(ended))
 
 
 # --- what a breathing plan says should be heard -------------------------------------------

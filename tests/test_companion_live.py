@@ -34,7 +34,21 @@ from typing import Any, cast
 from unittest import mock
 
 import pytest
-from fakes import PLAYER, PLAYER_TOPIC, RESPONSES, SITE, Bedside, Clip, live_skill
+from fakes import (
+    DM_TIMEOUT,
+    END_SESSION,
+    PLAYER,
+    PLAYER_TOPIC,
+    RESPONSES,
+    SILENT,
+    SITE,
+    Answer,
+    Asked,
+    Bedside,
+    Clip,
+    FakeDialogueManager,
+    live_skill,
+)
 from mqtt_recorder import Received
 
 from skill.app import project_dir, store_path
@@ -59,11 +73,6 @@ EPSILON = 0.05
 """Real seconds two clients may disagree on when a message arrived."""
 LATE = 1.5
 """Real seconds anything may be late on a busy 2-core machine."""
-
-START_SESSION = "hermes/dialogueManager/startSession"
-SESSION_STARTED = "hermes/dialogueManager/sessionStarted"
-SESSION_ENDED = "hermes/dialogueManager/sessionEnded"
-END_SESSION = "hermes/dialogueManager/endSession"
 
 LAMP_TOPIC = "zigbee2mqtt/bedroom/lamp/set"
 LAMP: Mapping[str, Any] = {
@@ -126,119 +135,13 @@ async def settle(bs: Bedside, site: str = SITE, timeout: float = 10.0) -> None:
 # --- the dialogue manager, for check-ins --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Answer:
-    """How one check-in session goes."""
+def dialogue_manager(bs: Bedside, answers: Iterable[Answer | str]) -> FakeDialogueManager:
+    """The shared stand-in for Rhasspy's dialogue manager, answering with `nlu(bs)`.
 
-    text: str | None = None
-    """What the person says (recognized with the session's intentFilter), or None."""
-    ended: str | None = None
-    """End the session with this termination reason instead (e.g. the DM's `timeout`)."""
-    token: bool = True
-    """The answer carries the session's customData (False: matched by sessionId alone)."""
-
-
-DM_TIMEOUT = Answer(ended="timeout")
-"""Nobody answers and the dialogue manager gives up: sessionEnded, reason timeout."""
-SILENT = Answer()
-"""The session starts and then nothing at all happens: the skill's own time-out decides."""
-
-
-@dataclass(frozen=True)
-class Asked:
-    """One startSession the skill sent, and the session the dialogue manager made of it."""
-
-    message: Received
-    """The startSession as recorded."""
-    body: dict[str, Any]
-    """Its JSON payload."""
-    session: str
-    """The sessionId given to it."""
-
-
-class DialogueManager:
-    """Rhasspy's dialogue manager, as far as check-ins see it.
-
-    Every startSession starts a session at once (nothing else is active): sessionStarted
-    with the request's siteId and customData, then the scripted Answer. An answer is the
-    NluIntent the real Recognizer makes of the words, limited to the session's intentFilter
-    as Rhasspy's NLU is, with the sessionId and customData. When the skill ends a session
-    that is still open, sessionEnded (nominal) follows, as it would.
+    Answers are recognized as this file's sentences are: from the running config, names
+    included.
     """
-
-    def __init__(self, bs: Bedside, answers: Iterable[Answer | str]) -> None:
-        self.bs = bs
-        self.answers = [Answer(a) if isinstance(a, str) else a for a in answers]
-        self.asked: list[Asked] = []
-        """Every startSession, in order."""
-        self.open: dict[str, str | None] = {}
-        """Open sessions: sessionId -> customData."""
-        self._handled: set[Received] = set()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> DialogueManager:
-        self._task = asyncio.get_running_loop().create_task(self._serve())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _serve(self) -> None:
-        while True:
-            try:  # waits on a worker thread: no polling on the skill's event loop
-                message = await asyncio.to_thread(self.bs.recorder.wait_for, self._new, 0.25)
-            except AssertionError:
-                continue
-            self._handled.add(message)
-            body = json.loads(message.payload)
-            if message.topic == START_SESSION:
-                await self._start(message, body)
-            else:
-                await self._end(body["sessionId"])
-
-    def _new(self, message: Received) -> bool:
-        if message.topic == START_SESSION:
-            return message not in self._handled
-        if message.topic == END_SESSION and message not in self._handled:
-            return json.loads(message.payload).get("sessionId") in self.open
-        return False
-
-    async def _start(self, message: Received, body: dict[str, Any]) -> None:
-        session = f"dm-{len(self.asked) + 1}"
-        self.asked.append(Asked(message, body, session))
-        site, token = body["siteId"], body.get("customData")
-        self.open[session] = token
-        started = {"sessionId": session, "siteId": site, "customData": token}
-        await self.bs.publish(SESSION_STARTED, json.dumps(started))
-        answer = self.answers.pop(0) if self.answers else SILENT
-        if answer.ended is not None:
-            await self._end(session, answer.ended)
-        elif answer.text is not None:
-            intent = await asyncio.to_thread(
-                nlu(self.bs).recognize,
-                answer.text,
-                site_id=site,
-                session_id=session,
-                intent_filter=body["init"]["intentFilter"],
-            )
-            assert intent is not None, f"{answer.text!r} is outside the check-in's intentFilter"
-            intent.custom_data = token if answer.token else None
-            topic = intent.topic(intent_name=intent.intent.intent_name)
-            await self.bs.publish(topic, json.dumps(intent.to_dict()))
-
-    async def _end(self, session: str, reason: str = "nominal") -> None:
-        token = self.open.pop(session, None)
-        site = next(a.body["siteId"] for a in self.asked if a.session == session)
-        ended = {
-            "sessionId": session,
-            "siteId": site,
-            "customData": token,
-            "termination": {"reason": reason},
-        }
-        await self.bs.publish(SESSION_ENDED, json.dumps(ended))
+    return FakeDialogueManager(bs, answers, recognizer=nlu(bs))
 
 
 def ends_of(bs: Bedside, session: str) -> list[Received]:
@@ -468,7 +371,7 @@ async def test_short_aftercare_speaks_in_order_with_its_silences(
         live_skill(
             mosquitto, tmp_path, scale=SCALE, speakers=[SITE], topics=TOPICS, devices=ROOM
         ) as bs,
-        DialogueManager(bs, ["i'm okay", "no thanks"]) as dm,
+        dialogue_manager(bs, ["i'm okay", "no thanks"]) as dm,
     ):
         await say(bs, "short aftercare")
         await bs.idle(timeout=30)
@@ -540,7 +443,7 @@ async def test_long_aftercare_has_journaling_kind_words_offers_and_a_followup_of
         mosquitto, tmp_path, scale=LONG_SCALE, speakers=[SITE], topics=TOPICS, devices=ROOM
     ) as bs:
         answers = [Answer("i'm okay"), Answer("no thanks", token=False)]
-        async with DialogueManager(bs, answers) as dm:
+        async with dialogue_manager(bs, answers) as dm:
             await say(bs, "long aftercare")
             await bs.idle(timeout=40)
             await settle(bs)
@@ -600,7 +503,7 @@ async def test_aftercare_without_talking_is_chimes_music_and_two_soft_lines(
         live_skill(
             mosquitto, tmp_path, scale=SCALE, speakers=[SITE], topics=TOPICS, devices=ROOM
         ) as bs,
-        DialogueManager(bs, []) as dm,
+        dialogue_manager(bs, []) as dm,
     ):
         asked = await say(bs, "aftercare without talking")
         await bs.idle(timeout=30)
@@ -691,7 +594,7 @@ async def test_an_unanswered_checkin_goes_on_quietly_and_is_never_asked_again(
     with own_timeout(OWN_TIMEOUT):
         async with (
             live_skill(mosquitto, tmp_path, scale=SCALE, speakers=[SITE], routines=ASK_TWICE) as bs,
-            DialogueManager(bs, [decline, decline]) as dm,
+            dialogue_manager(bs, [decline, decline]) as dm,
         ):
             await say(bs, "start aftercare")
             await bs.idle(timeout=20)
@@ -733,7 +636,7 @@ async def test_not_okay_slows_everything_down_and_leaves_out_the_journal(
         live_skill(
             mosquitto, tmp_path, scale=LONG_SCALE, speakers=[SITE], topics=TOPICS, devices=ROOM
         ) as bs,
-        DialogueManager(bs, ["i'm not okay", "no thanks"]) as dm,
+        dialogue_manager(bs, ["i'm not okay", "no thanks"]) as dm,
     ):
         await say(bs, "long aftercare")
         await bs.idle(timeout=40)
@@ -810,7 +713,7 @@ async def test_hurt_or_the_safeword_in_a_checkin_stops_everything(
             devices=ROOM,
             routines=STOPPABLE,
         ) as bs,
-        DialogueManager(bs, [answer]) as dm,
+        dialogue_manager(bs, [answer]) as dm,
     ):
         await say(bs, "start aftercare")
         said = await bs.wait_clip(lambda c: is_key(c.text, key), timeout=10)
@@ -838,7 +741,7 @@ async def test_the_safeword_in_a_checkin_ends_its_session_once(
     """Every session gets one endSession, the one answering the safeword included."""
     async with (
         live_skill(mosquitto, tmp_path, scale=SCALE, speakers=[SITE], routines=STOPPABLE) as bs,
-        DialogueManager(bs, ["red"]) as dm,
+        dialogue_manager(bs, ["red"]) as dm,
     ):
         await say(bs, "start aftercare")
         await bs.wait_clip(lambda c: is_key(c.text, "stop.done"), timeout=10)
@@ -856,7 +759,7 @@ async def test_no_talking_in_a_checkin_goes_on_without_words(
         live_skill(
             mosquitto, tmp_path, scale=SCALE, speakers=[SITE], topics=TOPICS, devices=ROOM
         ) as bs,
-        DialogueManager(bs, ["no talking"]) as dm,
+        dialogue_manager(bs, ["no talking"]) as dm,
     ):
         await say(bs, "short aftercare")
         await bs.idle(timeout=30)
@@ -895,7 +798,7 @@ async def test_no_talking_means_no_more_words_at_all(
         live_skill(
             mosquitto, tmp_path, scale=SCALE, speakers=[SITE], topics=TOPICS, routines=routine
         ) as bs,
-        DialogueManager(bs, ["no talking"]),
+        dialogue_manager(bs, ["no talking"]),
     ):
         await say(bs, "start aftercare")
         await bs.idle(timeout=20)
@@ -1112,7 +1015,7 @@ async def test_a_followup_survives_a_restart_and_a_stale_one_is_dropped(
     due_at = clock + AHEAD  # the due time on the monotonic clock
     async with live_skill(mosquitto, tmp_path, speakers=[SITE, GUEST], timezone="UTC") as bs:
         assert time.monotonic() < due_at - 0.5, "the second Runtime started after the due time"
-        async with DialogueManager(bs, ["i'm good"]) as dm:
+        async with dialogue_manager(bs, ["i'm good"]) as dm:
             chime = await bs.wait_clip(lambda c: c.kind == "chime", timeout=AHEAD + LATE + 5)
             await bs.wait_clip(lambda c: is_key(c.text, "feeling.good"), timeout=10)
             await settle(bs)

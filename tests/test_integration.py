@@ -12,7 +12,6 @@ valid one's endSession.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import itertools
 import json
@@ -30,6 +29,7 @@ from fakes import (
     SITE,
     Bedside,
     Clip,
+    FakeDialogueManager,
     FakeVoice,
     TcpRelay,
     cue_text,
@@ -53,7 +53,6 @@ from skill.voice import split_sentences
 pytestmark = pytest.mark.timeout(60)
 
 STATUS = "aftercare/status"
-START_SESSION = "hermes/dialogueManager/startSession"
 INHALE = cue_text("inhale")
 
 
@@ -184,56 +183,6 @@ async def test_last_will_says_offline_when_the_connection_dies(
 
 
 # --- the short routine --------------------------------------------------------------------
-
-
-class FakeDialogueManager:
-    """Rhasspy's dialogue manager for check-ins: starts each session and answers it.
-
-    On every startSession it publishes sessionStarted, then the person's answer as the
-    NluIntent the real Recognizer makes of it, with the session's id and customData.
-    """
-
-    def __init__(self, bs: Bedside, answers: list[str]) -> None:
-        self.bs = bs
-        self.answers = list(answers)
-        self.asked: list[Received] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> FakeDialogueManager:
-        self._task = asyncio.get_running_loop().create_task(self._serve())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _serve(self) -> None:
-        while True:
-            try:  # waits on a worker thread: no polling on the skill's event loop
-                request = await asyncio.to_thread(self.bs.recorder.wait_for, self._new, 0.25)
-            except AssertionError:
-                continue
-            self.asked.append(request)
-            await self._answer(json.loads(request.payload))
-
-    def _new(self, message: Received) -> bool:
-        return message.topic == START_SESSION and all(message is not m for m in self.asked)
-
-    async def _answer(self, request: dict[str, Any]) -> None:
-        session = f"dm-{len(self.asked)}"
-        site, token = request["siteId"], request.get("customData")
-        started = {"sessionId": session, "siteId": site, "customData": token}
-        await self.bs.publish("hermes/dialogueManager/sessionStarted", json.dumps(started))
-        text = self.answers.pop(0)
-        intent = await asyncio.to_thread(
-            self.bs.recognizer.recognize, text, site_id=site, session_id=session
-        )
-        assert intent is not None
-        intent.custom_data = token
-        topic = intent.topic(intent_name=intent.intent.intent_name)
-        await self.bs.publish(topic, json.dumps(intent.to_dict()))
 
 
 ROUTINE_KEYS = frozenset(
