@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+import threading
 from pathlib import Path
 
 import pytest
 from fakes import (
+    RESPONSES,
     Bedside,
     Clip,
+    FakeVoice,
     assert_follows,
     cue_text,
     is_line,
@@ -28,6 +31,7 @@ from fakes import (
 
 from skill.activities import BreathingControl
 from skill.broker import EmbeddedBroker
+from skill.voice import split_sentences
 
 INHALE = cue_text("inhale")
 EXHALE = cue_text("exhale")
@@ -197,6 +201,50 @@ async def test_pace_changes_the_following_phases(
         inhales, exhales = gaps[4::2], gaps[3::2]
         assert statistics.median(inhales) == pytest.approx(4 * ratio, abs=0.5)
         assert statistics.median(exhales) == pytest.approx(6 * ratio, abs=0.5)
+
+
+class HeldReplies(FakeVoice):
+    """A voice that cannot render some sentences until the test lets it: a slow Piper."""
+
+    def __init__(self, held: frozenset[str]) -> None:
+        super().__init__()
+        self.held = held
+        self.release = threading.Event()
+
+    def synthesize(self, sentence: str) -> bytes:
+        if sentence in self.held:
+            self.release.wait(timeout=20.0)
+        return super().synthesize(sentence)
+
+
+@pytest.mark.asyncio
+async def test_a_reply_that_is_not_rendered_yet_never_delays_a_cue(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The reply to "slower" cannot be synthesized for a while: the breaths go on on time,
+    and the reply is said after a later cue once it is ready, not in place of one."""
+    held = frozenset(
+        sentence
+        for variant in RESPONSES.variants("breathing.slower")
+        for sentence in split_sentences(variant)
+    )
+    voice = HeldReplies(held)
+    async with live_skill(
+        mosquitto, tmp_path, scale=0.05, speakers=["bedroom"], fake_voice=voice
+    ) as bs:
+        control = await start(bs, "five rounds of calm breathing")
+        await bs.wait_clips(lambda c: c.text == INHALE, 2)
+        session = await bs.say("slower")
+        asked = (await bs.ended(session)).t
+        # Three more cues while the reply cannot be rendered: nothing waits for it.
+        await bs.wait_clips(lambda c: c.kind == "cue" and c.t > asked, 3)
+        assert not [c for c in bs.clips(after=asked) if is_line(c.text, "breathing.slower")]
+        voice.release.set()
+        said = await reply(bs, "breathing.slower", after=asked)
+        await check_session(bs, "bedroom", control)  # every cue at its planned moment
+        assert control.plan.pace_step == -1
+        before = [c for c in cues(bs.clips()) if c.t < said.t]
+        assert before[-1].t > asked  # said after a cue that came after the request
 
 
 @pytest.mark.asyncio
