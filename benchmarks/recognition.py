@@ -31,6 +31,7 @@ from typing import Any
 import hassil
 import yaml
 
+from benchmarks.harness import machine
 from skill.nlu import Recognizer, slot_value
 from skill.sentences import to_hassil
 
@@ -367,6 +368,15 @@ def speed(texts: Sequence[str], rounds: int = 5) -> str:
     )
 
 
+def _measured_on() -> str:
+    """One line naming the machine the speed table was measured on."""
+    facts = dict(machine())
+    return (
+        f"Measured on {facts['CPU']} ({facts['Cores']} cores), Python {facts['Python']}, "
+        f"{facts['Date']}.\n\n"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and the misses on stderr); write benchmarks/RECOGNITION.md."""
     del argv
@@ -401,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trained with rhasspy/train.py from `aftercare sentences --format rhasspy`, each "
         "utterance lower-cased without punctuation as an ASR writes it, numbers replaced and "
         "fuzzy matching off, as `rhasspynlu_hermes --replace-numbers --no-fuzzy` runs it.\n"
-        "\n## Speed\n\n" + timing
+        "\n## Speed\n\n" + _measured_on() + timing
     )
     print(report)
     OUTPUT.write_text(report, encoding="utf-8")
