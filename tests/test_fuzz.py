@@ -70,7 +70,9 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-site_ids = st.sampled_from(["bedroom", "kitchen", "a/b", "+", "#", "x" * 200, "", "bed room"])
+site_ids = st.sampled_from(
+    ["bedroom", "kitchen", "a/b", "+", "#", "x" * 200, "x" * 10_000, "", "bed room"]
+)
 
 
 @st.composite
