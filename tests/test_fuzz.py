@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from skill.activities import load_assets
 from skill.app import assemble, project_dir
 from skill.clock import Clock
-from skill.config import parse_config
+from skill.config import Config, parse_config
 from skill.hermes import Outgoing
 from skill.memory import Memory
 from skill.mqtt import Incoming
@@ -52,11 +52,22 @@ TOPICS = [
 ]
 
 
-def make_skill(sent: list[Outgoing]) -> Skill:
-    memory = Memory(None, tz=UTC, morning=CONFIG.morning, evening=CONFIG.evening)
+def make_skill(sent: list[Outgoing], config: Config = CONFIG) -> Skill:
+    memory = Memory(None, tz=UTC, morning=config.morning, evening=config.evening)
     return assemble(
-        CONFIG, ASSETS, publish=sent.append, clips=None, clock=Clock(0.001), memory=memory
+        config, ASSETS, publish=sent.append, clips=None, clock=Clock(0.001), memory=memory
     )
+
+
+def stop_from(site_id: str, session_id: str | None = None) -> Incoming:
+    """A well-formed "stop" from a site (inside a session when session_id is given)."""
+    body = {
+        "input": "stop",
+        "intent": {"intentName": "AftercareStop", "confidenceScore": 1},
+        "siteId": site_id,
+        "sessionId": session_id,
+    }
+    return Incoming("hermes/intent/AftercareStop", json.dumps(body).encode(), False)
 
 
 json_values = st.recursive(
@@ -134,13 +145,7 @@ def test_each_problem_kind_is_counted_and_the_skill_keeps_serving(
         for _ in range(50):
             skill.on_message(Incoming("hermes/intent/AftercareStop", b"not json", False))
         skill.on_message(Incoming("hermes/intent/AftercareStop", b'{"intent": 1}', False))
-        good = {
-            "input": "stop",
-            "intent": {"intentName": "AftercareStop", "confidenceScore": 1},
-            "siteId": "bedroom",
-            "sessionId": "s1",
-        }
-        skill.on_message(Incoming("hermes/intent/AftercareStop", json.dumps(good).encode(), False))
+        skill.on_message(stop_from("bedroom", "s1"))
         await asyncio.sleep(0.01)
         await skill.close()
         return skill, sent
@@ -153,29 +158,14 @@ def test_each_problem_kind_is_counted_and_the_skill_keeps_serving(
     assert len(warnings) == 2  # once per kind, not once per message
 
 
-def stop_from(site_id: str) -> Incoming:
-    """A well-formed "stop" from a site, outside any session."""
-    body = {
-        "input": "stop",
-        "intent": {"intentName": "AftercareStop", "confidenceScore": 1},
-        "siteId": site_id,
-        "sessionId": None,
-    }
-    return Incoming("hermes/intent/AftercareStop", json.dumps(body).encode(), False)
-
-
 def test_with_no_sites_list_made_up_site_ids_cannot_grow_the_skill_without_end(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Any client on the broker can invent site ids; past OPEN_SITES_MAX they are ignored."""
-    open_config = dataclasses.replace(CONFIG, sites=())
 
     async def run() -> list[Outgoing]:
         sent: list[Outgoing] = []
-        memory = Memory(None, tz=UTC, morning=CONFIG.morning, evening=CONFIG.evening)
-        skill = assemble(
-            open_config, ASSETS, publish=sent.append, clips=None, clock=Clock(0.001), memory=memory
-        )
+        skill = make_skill(sent, dataclasses.replace(CONFIG, sites=()))
         for number in range(OPEN_SITES_MAX * 4):
             skill.on_message(stop_from(f"made-up-{number}"))
         await asyncio.sleep(0.05)

@@ -26,6 +26,7 @@ import pytest_asyncio
 from fakes import (
     END_SESSION,
     PLAYER_TOPIC,
+    RESPONSES,
     SITE,
     Bedside,
     Clip,
@@ -45,9 +46,8 @@ from fakes import (
 from mqtt_recorder import MqttRecorder, Received
 
 from skill import keys
-from skill.app import Runtime, project_dir
+from skill.app import Runtime
 from skill.broker import EmbeddedBroker
-from skill.responses import ResponseBook, response_path
 from skill.voice import split_sentences
 
 pytestmark = pytest.mark.timeout(60)
@@ -128,10 +128,9 @@ async def test_the_reply_to_stop_is_rendered_before_the_skill_goes_online(
     not wait for a render even then, so its every variant is ready when `online` goes out."""
     voice = FakeVoice()
     config = make_config(mosquitto.host, mosquitto.port, tmp_path / "data")
-    book = ResponseBook.load(response_path(project_dir() / "responses", config.language))
     replies = {
         sentence
-        for variant in book.variants(keys.STOP_DONE)
+        for variant in RESPONSES.variants(keys.STOP_DONE)
         for sentence in split_sentences(variant, config.voice.max_sentence_chars)
     }
     async with Runtime(config, time_scale=0.05, synthesizer=voice, cache=False):
