@@ -151,7 +151,11 @@ class Config:
     cooldown: CooldownSettings = field(default_factory=CooldownSettings)
     """Cool-down music settings."""
     safewords: tuple[str, ...] = ("red",)
-    """Words that act exactly like "stop", everywhere."""
+    """Words that act exactly like "stop", everywhere (`safewords.stop`)."""
+    caution_words: tuple[str, ...] = ("yellow",)
+    """Words that pause everything and ask how everyone is (`safewords.caution`)."""
+    emergency_number: str | None = None
+    """The local emergency number, digits only, spoken digit by digit (`care.emergency_number`)."""
     names: tuple[str, ...] = ()
     """Names people may ask the voice to use (recognized from this list only)."""
     data_dir: Path = field(default_factory=lambda: default_data_dir())  # noqa: PLW0108 (defined below)
@@ -231,6 +235,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         "devices",
         "cooldown",
         "safewords",
+        "care",
         "data_dir",
         "log_level",
         "homeassistant",
@@ -255,6 +260,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
     devices = parse_devices(reader, raw, mqtt.topic_prefix)
     cooldown = _cooldown(reader, raw, devices)
     check_playlists(reader, devices, (cooldown.playlist, *cooldown.playlists))
+    stop_words, caution_words = _safewords(reader, raw)
     language = reader.string(raw, "language", "en")
     if not re.fullmatch(r"[a-z]{2}(_[A-Z]{2})?", language):
         reader.fail("language", f'expected a language code such as "en", got {show(language)}')
@@ -267,7 +273,9 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         breathing=_breathing(reader, raw),
         devices=devices,
         cooldown=cooldown,
-        safewords=_safewords(reader, raw),
+        safewords=stop_words,
+        caution_words=caution_words,
+        emergency_number=_emergency_number(reader, raw),
         names=_names(reader, raw),
         data_dir=(base / Path(data_dir).expanduser()).resolve() if data_dir else default_data_dir(),
         log_level=reader.choice(raw, "log_level", "INFO", LOG_LEVELS),
@@ -351,10 +359,51 @@ def _names(reader: Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
     return names
 
 
-def _safewords(reader: Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:
-    words = reader.strings(raw, "safewords", ("red",))
-    _speakable(reader, "safewords", words)
-    return tuple(normalize(word) for word in words)
+def _safewords(reader: Reader, raw: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`safewords: [red]` (stop words only) or `safewords: {stop: [red], caution: [yellow]}`."""
+    value = raw.get("safewords", {"stop": ["red"], "caution": ["yellow"]})
+    if value is None or isinstance(value, list):
+        stop = reader.strings(raw, "safewords", ("red",))
+        caution: tuple[str, ...] = ("yellow",)
+    elif isinstance(value, Mapping):
+        section = reader.section(raw, "safewords", ("stop", "caution"))
+        stop = reader.strings(section, "safewords.stop", ("red",))
+        caution = reader.strings(section, "safewords.caution", ("yellow",))
+    else:
+        reader.fail(
+            "safewords",
+            f"expected a list of stop words, or a mapping with `stop` and `caution` lists, "
+            f"got {show(value)}",
+        )
+    _speakable(
+        reader, "safewords.stop" if isinstance(value, Mapping) else "safewords", stop, listed=True
+    )
+    _speakable(reader, "safewords.caution", caution, listed=True)
+    both = {normalize(word) for word in stop} & {normalize(word) for word in caution}
+    if both:
+        reader.fail(
+            "safewords.caution",
+            f"{show(sorted(both)[0])} is a stop word too; a word either stops or pauses",
+        )
+    return tuple(normalize(w) for w in stop), tuple(normalize(w) for w in caution)
+
+
+def _emergency_number(reader: Reader, raw: Mapping[str, Any]) -> str | None:
+    """`care.emergency_number`: digits (spaces and dashes allowed), spoken digit by digit."""
+    care = reader.section(raw, "care", ("emergency_number",))
+    number = care.get("emergency_number")
+    if number is None:
+        return None
+    if isinstance(number, int) and not isinstance(number, bool):
+        number = str(number)
+    digits = re.sub(r"[\s-]", "", number) if isinstance(number, str) else ""
+    if not re.fullmatch(r"[0-9]{2,15}", digits):
+        reader.fail(
+            "care.emergency_number",
+            f'expected the digits of your local emergency number, e.g. "112" or "911", '
+            f"or null; got {show(number)}",
+        )
+    return digits
 
 
 def _mqtt(reader: Reader, raw: Mapping[str, Any], base: Path) -> MqttSettings:
@@ -431,12 +480,12 @@ def _breathing(reader: Reader, raw: Mapping[str, Any]) -> BreathingSettings:
     )
 
 
-def _speakable(reader: Reader, key: str, names: Sequence[str]) -> None:
+def _speakable(reader: Reader, key: str, names: Sequence[str], *, listed: bool = False) -> None:
     """Names people say must have words in them and must not sound like another name."""
     seen: dict[str, str] = {}
     for index, name in enumerate(names):
         spoken = normalize(name)
-        where = f"{key}[{index}]" if len(names) > 1 or key.endswith("s") else key
+        where = f"{key}[{index}]" if listed or len(names) > 1 or key.endswith("s") else key
         if not spoken:
             reader.fail(where, f"{show(name)} has no words a person could say")
         if spoken in seen:

@@ -243,3 +243,8 @@ def _breathe(source: str, key: str, value: Mapping[str, Any], patterns: Collecti
     if style is not None and style not in ("voice", "chime", "both", "fewer-words"):
         raise _fail(source, f"{key}.breathe.style", "expected voice, chime, both or fewer-words")
     return BreatheStep(str(pattern), float(minutes), style)
+
+
+def routine_names(extra: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Names people can ask for: the shipped routines, then those added in config.yaml."""
+    return tuple(load_routines(extra=extra))

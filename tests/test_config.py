@@ -175,3 +175,43 @@ def test_names_people_say_must_be_speakable(tmp_path: Path, text: str, key: str,
 
 def test_safewords_are_normalized() -> None:
     assert parse_config({"safewords": ["Pineapple!", "RED"]}).safewords == ("pineapple", "red")
+
+
+def test_traffic_lights_stop_and_caution() -> None:
+    config = parse_config({"safewords": {"stop": ["Red"], "caution": ["Amber", "yellow"]}})
+    assert config.safewords == ("red",)
+    assert config.caution_words == ("amber", "yellow")
+    # The old list form means stop words; the caution word keeps its default.
+    old = parse_config({"safewords": ["pineapple"]})
+    assert (old.safewords, old.caution_words) == (("pineapple",), ("yellow",))
+    assert (parse_config({}).safewords, parse_config({}).caution_words) == (("red",), ("yellow",))
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "hint"),
+    [
+        ("safewords: red\n", "safewords", "`stop` and `caution` lists"),
+        ("safewords:\n  stop: [red]\n  caution: [Red]\n", "safewords.caution", "stop word too"),
+        ("safewords:\n  go: [red]\n", "safewords.go", "allowed keys: stop, caution"),
+        ("safewords:\n  caution: ['??']\n", "safewords.caution[0]", "no words"),
+        ("care:\n  emergency_number: call them\n", "care.emergency_number", '"112" or "911"'),
+        ("care:\n  emergency_number: '1'\n", "care.emergency_number", "digits"),
+        ("care:\n  phone: 112\n", "care.phone", "allowed keys: emergency_number"),
+    ],
+)
+def test_traffic_light_and_care_mistakes_name_the_key(
+    tmp_path: Path, text: str, key: str, hint: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: {key}: ")
+    assert hint in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "digits"), [("112", "112"), (911, "911"), ("1 1 2", "112"), ("0-0-0", "000")]
+)
+def test_emergency_number_keeps_its_digits(value: object, digits: str) -> None:
+    assert parse_config({"care": {"emergency_number": value}}).emergency_number == digits
+    assert parse_config({}).emergency_number is None
