@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
-
-from rhasspyhermes.nlu import NluIntent
 
 from skill import keys
 from skill.audio import wav_duration
@@ -17,7 +16,7 @@ from skill.breathing import PACE_STEPS, BreathingPlan, Cue, Style, estimate_spee
 from skill.chimes import CHIME_KINDS, ChimeKind, chime_wav
 from skill.clock import Clock
 from skill.config import Config
-from skill.dialogue import Dialogues
+from skill.dialogue import Answer, Dialogues
 from skill.errors import ConfigError, DataFileError
 from skill.handlers import Say, StartBreathing, StartRoutine
 from skill.output import SENTENCE_GAP, Output
@@ -71,7 +70,12 @@ class Assets:
 
     def note_keys(self) -> list[str]:
         """Keys spoken inside breathing sessions (intros, notes, closes)."""
-        found = {keys.BREATHING_SAFETY, keys.BREATHING_HOLD_NOTE, keys.BREATHING_TOGETHER_FADE}
+        found = {
+            keys.BREATHING_SAFETY,
+            keys.BREATHING_HOLD_NOTE,
+            keys.BREATHING_TOGETHER_FADE,
+            keys.BREATHING_STEP_CLOSE,
+        }
         for pattern in self.patterns.values():
             found |= {pattern.intro, pattern.close}
         return sorted(found)
@@ -149,7 +153,7 @@ def load_assets(config: Config, root: Path) -> Assets:
 class SiteHooks:
     """How a running routine reaches back into the skill for its site."""
 
-    answer: Callable[[NluIntent, RoutineControl], Awaitable[None]]
+    answer: Callable[[Answer, RoutineControl], Awaitable[None]]
     """Reply to a check-in answer."""
     breathing: Callable[[BreathingControl | None], None]
     """A breathing stretch started (its controls) or ended (None)."""
@@ -241,6 +245,11 @@ class Activities:
         """Every pattern people may ask for."""
         return frozenset(self._assets.patterns)
 
+    @property
+    def routine_names(self) -> frozenset[str]:
+        """Every routine people may ask for (shipped, and added in config.yaml)."""
+        return frozenset(self._assets.routines)
+
     async def _say(self, site_id: str, key: str, **values: object) -> None:
         await self._output.say(site_id, self._assets.responses.pick(key, **values))
 
@@ -260,7 +269,8 @@ class Activities:
         async def breathe(step: BreatheStep, routine_control: RoutineControl) -> None:
             style = "chime" if routine_control.quiet else step.style
             breathing = self.breathing_control(
-                StartBreathing(step.pattern, step.minutes, None, style=style)
+                StartBreathing(step.pattern, step.minutes, None, style=style),
+                close=keys.BREATHING_STEP_CLOSE,  # the routine has its own goodbye
             )
             breathing.quiet = routine_control.quiet
             hooks.breathing(breathing)
@@ -269,7 +279,7 @@ class Activities:
             finally:
                 hooks.breathing(None)
 
-        async def ask(question: str) -> NluIntent | None:
+        async def ask(question: str) -> Answer | None:
             return await self.ask(site_id, f"checkin.{question}")
 
         def music(action: str) -> None:
@@ -296,7 +306,7 @@ class Activities:
         )
         await run_routine(routine, control, tools)
 
-    async def ask(self, site_id: str, key: str) -> NluIntent | None:
+    async def ask(self, site_id: str, key: str) -> Answer | None:
         """Ask a check-in question and listen; the answer, or None when none came."""
         text = self._assets.responses.pick(key)
         if self._config.voice.engine == "piper":
@@ -309,9 +319,14 @@ class Activities:
         clip = self._assets.chimes[kind]
         await self._output.play(site_id, clip, kind="chime", text=kind, wait=True)
 
-    def breathing_control(self, request: StartBreathing) -> BreathingControl:
-        """Plan a session for a request (no time passes until it runs)."""
+    def breathing_control(
+        self, request: StartBreathing, *, close: str | None = None
+    ) -> BreathingControl:
+        """Plan a session for a request (no time passes until it runs); `close` replaces the
+        pattern's closing line (inside a routine, which says its own goodbye)."""
         pattern = self._assets.patterns[request.pattern]
+        if close is not None:
+            pattern = dataclasses.replace(pattern, close=close)
         plan = BreathingPlan.build(
             pattern,
             minutes=request.minutes,

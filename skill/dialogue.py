@@ -58,10 +58,22 @@ def parse_session_event(payload: bytes) -> SessionEvent:
     )
 
 
+@dataclass(frozen=True)
+class Unclear:
+    """A check-in was answered, but the recognizer did not understand the answer."""
+
+    site_id: str
+    """Site of the check-in."""
+
+
+Answer = NluIntent | Unclear
+"""What a check-in can bring back (None: no answer at all)."""
+
+
 @dataclass
 class _Pending:
     site_id: str
-    answer: asyncio.Future[NluIntent | None]
+    answer: asyncio.Future[Answer | None]
     session_id: str | None = None
 
 
@@ -79,14 +91,15 @@ class Dialogues:
         *,
         text: str | None = None,
         seconds: float = ANSWER_TIMEOUT,
-    ) -> NluIntent | None:
-        """Open a listening session on the site; the answer intent, or None for no answer.
+    ) -> Answer | None:
+        """Open a listening session on the site; the answer intent, Unclear for an answer
+        the recognizer did not understand, or None for no answer.
 
         `text` is spoken by the dialogue manager's own TTS (engine `hermes`); with the
         skill's own voice the question is spoken before, and the session only listens.
         """
         token = f"{CHECKIN_TAG}{uuid.uuid4().hex}"
-        answer: asyncio.Future[NluIntent | None] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
         self._pending[token] = _Pending(site_id, answer)
         start = DialogueStartSession(
             init=DialogueAction(
@@ -136,7 +149,9 @@ class Dialogues:
         if pending is not None and not pending.answer.done():
             log.info("Check-in on site %s ended: %s", pending.site_id, event.reason)
             pending.session_id = None
-            pending.answer.set_result(None)
+            # Something was said, but not understood: it still deserves a reply.
+            heard = event.reason == "intentNotRecognized"
+            pending.answer.set_result(Unclear(pending.site_id) if heard else None)
 
     def _find(self, token: str | None, session_id: str | None) -> _Pending | None:
         if token and token in self._pending:

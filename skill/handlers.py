@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from rhasspyhermes.nlu import NluIntent
 
 from skill import keys
-from skill.care import CareReply, feeling_reply, need_reply, quiet_reply
+from skill.care import (
+    CareReply,
+    feeling_reply,
+    help_reply,
+    most_serious,
+    need_reply,
+    quiet_reply,
+)
 from skill.config import CUE_STYLES, Config
-from skill.hermes import slot
+from skill.hermes import slot, slot_values
 from skill.store import Preferences
 from skill.text import normalize
 
@@ -34,6 +41,10 @@ RECALL = "AftercareRecall"
 FORGET = "AftercareForget"
 FOLLOW_UP = "AftercareFollowUp"
 CANCEL_FOLLOW_UP = "AftercareCancelFollowUp"
+HELP = "AftercareHelp"
+SKIP = "AftercareSkip"
+MUSIC_OFF = "AftercareMusicOff"
+CAUTION = "AftercareCaution"
 
 INTENTS: tuple[str, ...] = (
     START,
@@ -55,10 +66,14 @@ INTENTS: tuple[str, ...] = (
     FORGET,
     FOLLOW_UP,
     CANCEL_FOLLOW_UP,
+    HELP,
+    SKIP,
+    MUSIC_OFF,
+    CAUTION,
 )
 """Every intent the skill subscribes to."""
 ROUTINES = ("short", "long", "quiet")
-"""Routines people can ask for by name."""
+"""The shipped routines (config.yaml may add more; see skill.routines.routine_names)."""
 
 MINUTES_RANGE = (1, 60)
 """Shortest and longest breathing session, in minutes."""
@@ -132,6 +147,24 @@ class Control:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """Decline what is on offer: the routine's current step ends and the routine goes on."""
+
+    said: str = "skip"
+    """`skip` ("skip", "no thanks") or `not_now` ("not now", "maybe later")."""
+
+
+@dataclass(frozen=True)
+class MusicOff:
+    """Only the music fades out (and a routine plays none later); everything else goes on."""
+
+
+@dataclass(frozen=True)
+class Caution:
+    """A caution word: speech and cues pause at once, the music dips, one listening question."""
+
+
+@dataclass(frozen=True)
 class Care:
     """Answer a feeling or a need (outside a check-in)."""
 
@@ -177,6 +210,9 @@ Action = (
     | StartCooldown
     | StopAll
     | Control
+    | Skip
+    | MusicOff
+    | Caution
     | Care
     | Prefer
     | Recall
@@ -206,6 +242,7 @@ def decide(
     config: Config,
     patterns: Collection[str],
     prefs: Preferences | None = None,
+    routines: Collection[str] = ROUTINES,
 ) -> list[Action]:
     """What should happen for this intent; never raises for odd slot values."""
     prefs = prefs or Preferences()
@@ -221,13 +258,19 @@ def decide(
         FASTER: Control("faster"),
         PAUSE: Control("pause"),
         RESUME: Control("resume"),
+        HELP: Care(help_reply()),
+        SKIP: Skip(),
+        NOT_NOW: Skip("not_now"),
+        MUSIC_OFF: MusicOff(),
+        CAUTION: Caution(),
     }
     if name in simple:
         return [simple[name]]
     if name == START:
         routine = slot(intent, "routine")
-        chosen = routine if isinstance(routine, str) and routine in ROUTINES else None
-        routine_name = chosen or prefs.routine or "short"
+        chosen = routine if isinstance(routine, str) and routine in routines else None
+        preferred = prefs.routine if prefs.routine in routines else None
+        routine_name = chosen or preferred or "short"
         return [
             StartRoutine(
                 routine_name,
@@ -250,14 +293,14 @@ def decide(
     if name == MORE:
         return [_more(intent)]
     if name == FEELING:
-        feeling = slot(intent, "feeling")
-        return [Care(feeling_reply(feeling if isinstance(feeling, str) else "okay"))]
+        # "fine but sore": the most serious feeling said decides the reply.
+        return [Care(feeling_reply(most_serious(slot_values(intent, "feeling"))))]
     if name == NEED:
         need = slot(intent, "need")
         reply = need_reply(need) if isinstance(need, str) else None
         return [Care(reply)] if reply else []
     if name == PREFER:
-        return [Prefer(_preferences(intent, config, patterns))]
+        return [Prefer(_preferences(intent, config, patterns, routines))]
     if name == FOLLOW_UP:
         when = slot(intent, "when")
         return [FollowUp(when if when in ("morning", "tonight") else "morning")]
@@ -274,11 +317,11 @@ def _playlist(value: object, config: Config) -> str | None:
 
 
 def _preferences(
-    intent: NluIntent, config: Config, patterns: Collection[str]
+    intent: NluIntent, config: Config, patterns: Collection[str], routines: Collection[str]
 ) -> tuple[tuple[str, object], ...]:
     changes: list[tuple[str, object]] = []
     routine = slot(intent, "routine")
-    if routine in ROUTINES:
+    if isinstance(routine, str) and routine in routines:
         changes.append(("routine", routine))
     pattern = slot(intent, "pattern")
     if isinstance(pattern, str) and pattern in patterns:

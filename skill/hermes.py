@@ -140,6 +140,17 @@ def slot(intent: NluIntent, name: str) -> str | int | float | None:
     return None
 
 
+def slot_values(intent: NluIntent, name: str) -> list[str]:
+    """Every text value of slot `name`, in the order said ("fine but sore": two feelings)."""
+    return [
+        item.value["value"]
+        for item in intent.slots or []
+        if item.slot_name == name
+        and isinstance(item.value, dict)
+        and isinstance(item.value.get("value"), str)
+    ]
+
+
 def parse_play_finished(payload: bytes) -> str:
     """The request id from a playFinished message; raises BadMessage."""
     return _request_id(payload, "bad_play_finished")

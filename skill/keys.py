@@ -11,7 +11,6 @@ ROUTINE_WATER = "routine.water"
 ROUTINE_WARMTH = "routine.warmth"
 ROUTINE_BREATHE_OFFER = "routine.breathe_offer"
 ROUTINE_KIND_WORDS = "routine.kind_words"
-ROUTINE_CHECKIN = "routine.checkin"
 ROUTINE_CLOSE = "routine.close"
 
 # Said around a breathing session.
@@ -20,6 +19,8 @@ BREATHING_HOLD_NOTE = "breathing.hold_note"
 BREATHING_TOGETHER_FADE = "breathing.together_fade"
 BREATHING_CLOSE = "breathing.close"
 BREATHING_REST_CLOSE = "breathing.rest_close"
+BREATHING_STEP_CLOSE = "breathing.step_close"
+"""The end of a breathing stretch inside a routine: not a goodbye (the routine has one)."""
 
 # Replies to commands while breathing (or when nothing is breathing).
 BREATHING_SLOWER = "breathing.slower"
@@ -54,12 +55,27 @@ CHECKIN_MORNING = "checkin.morning"
 CHECKIN_EVENING = "checkin.evening"
 
 CHECKIN_KEYS: frozenset[str] = frozenset(
-    {CHECKIN_FEELING, CHECKIN_NEED, CHECKIN_MORNING, CHECKIN_EVENING}
+    {CHECKIN_FEELING, CHECKIN_NEED, CHECKIN_MORNING, CHECKIN_EVENING, "caution.ask"}
 )
-"""Questions after which the speaker listens; every variant ends with a question mark."""
+"""Questions after which the speaker listens; no reassurance comes before the question."""
 
-FEELINGS: tuple[str, ...] = ("good", "okay", "tired", "sad", "anxious", "not_okay", "hurt")
-"""Answers to a check-in with a spoken reply at ``feeling.<name>``."""
+FEELINGS: tuple[str, ...] = (
+    "good",
+    "okay",
+    "tired",
+    "sad",
+    "anxious",
+    "ashamed",
+    "drop",
+    "tearful",
+    "numb",
+    "not_okay",
+    "sore",
+    "unsafe",
+    "hurt",
+)
+"""Answers to a check-in with a spoken reply at ``feeling.<name>``, least to most serious:
+when one answer holds several, the last of them in this order decides the reply."""
 
 FEELING_GOOD = "feeling.good"
 FEELING_OKAY = "feeling.okay"
@@ -68,6 +84,12 @@ FEELING_SAD = "feeling.sad"
 FEELING_ANXIOUS = "feeling.anxious"
 FEELING_NOT_OKAY = "feeling.not_okay"
 FEELING_HURT = "feeling.hurt"
+FEELING_SORE = "feeling.sore"
+FEELING_UNSAFE = "feeling.unsafe"
+FEELING_NUMB = "feeling.numb"
+FEELING_TEARFUL = "feeling.tearful"
+FEELING_ASHAMED = "feeling.ashamed"
+FEELING_DROP = "feeling.drop"
 
 NEEDS: tuple[str, ...] = (
     "water",
@@ -78,6 +100,7 @@ NEEDS: tuple[str, ...] = (
     "cold_pack",
     "quiet",
     "cuddle",
+    "space",
 )
 """Things people may ask for, each acknowledged at ``need.<name>``; the speaker fetches nothing."""
 
@@ -89,10 +112,25 @@ NEED_TISSUES = "need.tissues"
 NEED_COLD_PACK = "need.cold_pack"
 NEED_QUIET = "need.quiet"
 NEED_CUDDLE = "need.cuddle"
+NEED_SPACE = "need.space"
 
 # Short replies and lines said on request.
 QUIET_ACK = "quiet.ack"
 NOTNOW_ACK = "notnow.ack"
+"""A declined question or offer ("not now", "skip", "no thanks"): a word or two."""
+SKIP_NOTHING = "skip.nothing"
+MUSIC_OFF = "music.off"
+CHECKIN_UNCLEAR = "checkin.unclear"
+"""An answer to a check-in that was heard but not understood."""
+
+# Hard moments. Each line is fixed and short; see shared practice notes.
+HELP_CALL = "help.call"
+"""The speaker cannot call anyone; where help is ({where}): one line, always the same."""
+CAUTION_ASK = "caution.ask"
+"""After a caution word: everything is paused; how is everyone? (listens)"""
+CAUTION_WAITING = "caution.waiting"
+"""Still paused after the answer: how to go on."""
+CAUTION_RESUMED = "caution.resumed"
 AFFIRM = "affirm"
 JOURNAL_PROMPT = "journal.prompt"
 
@@ -191,6 +229,8 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType(
         RECALL_STYLE: frozenset({"style"}),
         RECALL_PLAYLIST: frozenset({"playlist"}),
         RECALL_NAMES: frozenset({"names"}),
+        HELP_CALL: frozenset({"where"}),
+        FEELING_NUMB: frozenset({"time"}),
     }
 )
 """Values each key needs in ``pick``; every variant uses exactly these, keys not listed use none."""
@@ -211,7 +251,6 @@ ALL_KEYS: frozenset[str] = frozenset(
         ROUTINE_WARMTH,
         ROUTINE_BREATHE_OFFER,
         ROUTINE_KIND_WORDS,
-        ROUTINE_CHECKIN,
         ROUTINE_CLOSE,
         ROUTINE_SETTLE_IN,
         ROUTINE_SNACK,
@@ -227,6 +266,7 @@ ALL_KEYS: frozenset[str] = frozenset(
         BREATHING_TOGETHER_FADE,
         BREATHING_CLOSE,
         BREATHING_REST_CLOSE,
+        BREATHING_STEP_CLOSE,
         BREATHING_SLOWER,
         BREATHING_FASTER,
         BREATHING_SLOWEST,
@@ -242,6 +282,13 @@ ALL_KEYS: frozenset[str] = frozenset(
         BREATHING_NOT_PAUSED,
         QUIET_ACK,
         NOTNOW_ACK,
+        SKIP_NOTHING,
+        MUSIC_OFF,
+        CHECKIN_UNCLEAR,
+        HELP_CALL,
+        CAUTION_ASK,
+        CAUTION_WAITING,
+        CAUTION_RESUMED,
         AFFIRM,
         JOURNAL_PROMPT,
         PREFER_SAVED,

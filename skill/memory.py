@@ -75,7 +75,8 @@ class Memory:
             self._store.add_follow_up(site_id, action.when, due, now=now)
             log.info("Follow-up (%s) scheduled on site %s", action.when, site_id)
             self._scheduled()
-            return [Say(f"followup.{action.when}")]
+            morning = action.when == "morning"
+            return [Say(keys.FOLLOWUP_MORNING if morning else keys.FOLLOWUP_TONIGHT)]
         if isinstance(action, CancelFollowUp):
             cancelled = self._store.cancel_follow_ups(site_id)
             self._scheduled()

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from skill import spoken
 from skill.errors import AftercareError, DataFileError
 
 _KEY_RE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
@@ -138,7 +139,7 @@ class ResponseBook:
             if index >= last:
                 index += 1
         self._last[key] = index
-        return response.variants[index].format(**values)
+        return response.variants[index].format(**{n: _spoken(v) for n, v in values.items()})
 
     def missing(self, required: Iterable[str]) -> list[str]:
         """The required keys this file lacks, sorted; empty when all are present."""
@@ -159,6 +160,13 @@ class ResponseBook:
             return self._responses[key]
         except KeyError:
             raise MissingResponseError(self.path, key) from None
+
+
+def _spoken(value: object) -> object:
+    """Whole numbers become words ("5 more minutes" is never read as a digit)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return spoken.number(value)
+    return value
 
 
 def response_path(responses_dir: Path, language: str) -> Path:

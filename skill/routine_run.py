@@ -7,9 +7,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from rhasspyhermes.nlu import NluIntent
-
+from skill import keys
 from skill.clock import Clock
+from skill.dialogue import Answer
 from skill.routines import (
     BreatheStep,
     CheckinStep,
@@ -35,10 +35,25 @@ CHECKIN_ANSWERS = (
     "AftercareNeed",
     "AftercareQuiet",
     "AftercareNotNow",
+    "AftercareSkip",
     "AftercareAffirm",
+    "AftercareMusicOff",
+    "AftercareResume",
+    "AftercareHelp",
+    "AftercareCaution",
     "AftercareStop",
 )
-"""What a check-in listens for (stop always works, the safeword included)."""
+"""What a check-in listens for (stop, help and the traffic-light words always work)."""
+LEFT_OUT_WHEN_HEAVY = frozenset({keys.ROUTINE_KIND_WORDS, keys.AFFIRM, keys.ROUTINE_FOLLOWUP_OFFER})
+"""After a heavy answer: no gratitude, no affirmation, and no second offer of a check-in
+(the slow-down line already named the words for one)."""
+TOGETHER = "together"
+"""The breathing pattern for two people: left out after a heavy answer."""
+OFFERS_LEADING_TO: dict[str, type[Step]] = {
+    keys.ROUTINE_BREATHE_OFFER: BreatheStep,
+    keys.ROUTINE_MUSIC_OFFER: MusicStep,
+}
+"""Lines that offer the step right after them: declining the line declines that step too."""
 
 
 @dataclass
@@ -50,18 +65,83 @@ class RoutineControl:
     silenced: bool = False
     """Someone said "no talking": not even the soft close is said."""
     slow: bool = False
-    """Longer silences and no journal question (after "not okay")."""
+    """Longer silences and no journal question (after "not okay" or an unclear answer)."""
+    heavy: bool = False
+    """After a heavy answer: also no gratitude, affirmation or `together` steps."""
+    notice_due: bool = False
+    """The one line saying the routine has slowed down is still to be said."""
+    no_music: bool = False
+    """Someone said "no music": music steps are left out."""
+    paused: bool = False
+    """A caution word paused the routine; nothing goes on until someone says so."""
     asked: set[str] = field(default_factory=set)
     """Check-in questions already asked: never the same one twice."""
     replies: list[str] = field(default_factory=list)
     """Replies waiting to be said at the next quiet moment."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a reply is queued, so a silence can make room for it."""
+    resumed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever the routine is not paused."""
+    current: Step | None = None
+    """The step running now, if any."""
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _skip_next: type[Step] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.resumed.set()
 
     def tell(self, text: str) -> None:
         """Queue a reply; it is said in the current silence or before the next step."""
         self.replies.append(text)
         self.wake.set()
+
+    def slow_down(self, *, heavy: bool = True) -> None:
+        """Go slower from here; after a heavy answer, say so once and leave steps out."""
+        self.slow = True
+        if heavy and not self.heavy:
+            self.heavy = self.notice_due = True
+
+    def skip(self) -> bool:
+        """End the current step at once (declining an offer declines what it offers too).
+
+        False when no step is running that could be skipped.
+        """
+        step, task = self.current, self._task
+        if step is None or task is None or task.done():
+            return False
+        if isinstance(step, SayStep) and step.key in OFFERS_LEADING_TO:
+            self._skip_next = OFFERS_LEADING_TO[step.key]
+        if isinstance(step, SayStep) and step.key == keys.ROUTINE_MUSIC_OFFER:
+            self.no_music = True
+        task.cancel()
+        return True
+
+    def pause(self) -> None:
+        """Hold the routine where it is (a caution word): a line or a silence is cut short;
+        a breathing stretch is paused by its own controls and waits."""
+        self.paused = True
+        self.resumed.clear()
+        if not isinstance(self.current, BreatheStep) and self._task is not None:
+            self._task.cancel()
+
+    def resume(self) -> None:
+        """Go on from the next step (or the paused breathing stretch)."""
+        self.paused = False
+        self.resumed.set()
+
+    def left_out(self, step: Step) -> bool:
+        """True for a step that must not run now: declined, no music, or after a heavy answer."""
+        if self._skip_next is not None:
+            declined, self._skip_next = self._skip_next, None
+            if isinstance(step, declined):
+                return True
+        if isinstance(step, MusicStep) and step.action == "play" and self.no_music:
+            return True
+        if not self.heavy:
+            return False
+        if isinstance(step, SayStep):
+            return step.key in LEFT_OUT_WHEN_HEAVY
+        return isinstance(step, BreatheStep) and step.pattern == TOGETHER
 
 
 @dataclass(frozen=True)
@@ -74,10 +154,10 @@ class RoutineTools:
     """Speak an already chosen text and wait until it has played."""
     breathe: Callable[[BreatheStep, RoutineControl], Awaitable[None]]
     """Run a breathing stretch to its end."""
-    ask: Callable[[str], Awaitable[NluIntent | None]]
+    ask: Callable[[str], Awaitable[Answer | None]]
     """Ask a check-in question (`feeling`, `need`) and listen; the answer or None."""
-    answer: Callable[[NluIntent, RoutineControl], Awaitable[None]]
-    """Reply to a check-in answer (care)."""
+    answer: Callable[[Answer, RoutineControl], Awaitable[None]]
+    """Reply to a check-in answer (care), or to one heard but not understood."""
     music: Callable[[str], None]
     """`play` or `stop` the cool-down music."""
     lights: Callable[[str], None]
@@ -90,9 +170,39 @@ async def run_routine(routine: Routine, control: RoutineControl, tools: RoutineT
     """Run every step in order; replies queued meanwhile are said in the quiet moments."""
     log.info("Routine %s: %d steps", routine.name, len(routine.steps))
     for step in routine.steps:
+        await _between(control, tools)
+        if not control.left_out(step):
+            await _run_step(step, control, tools)
+    await _between(control, tools)
+
+
+async def _between(control: RoutineControl, tools: RoutineTools) -> None:
+    """Between two steps: waiting replies, a caution pause, the one slow-down line."""
+    while True:
         await _flush(control, tools)
-        await _step(step, control, tools)
-    await _flush(control, tools)
+        if control.paused:
+            await control.resumed.wait()
+        elif control.notice_due:
+            control.notice_due = False
+            if not control.silenced:
+                await tools.say_key(keys.ROUTINE_SLOW_DOWN)
+        else:
+            return
+
+
+async def _run_step(step: Step, control: RoutineControl, tools: RoutineTools) -> None:
+    """One step as a task of its own, so "skip" or a caution word can end just this step."""
+    task = asyncio.ensure_future(_step(step, control, tools))
+    control.current, control._task = step, task
+    try:
+        await task
+    except asyncio.CancelledError:
+        me = asyncio.current_task()
+        if me is not None and me.cancelling():
+            raise  # the routine itself is being stopped
+        log.info("Routine step %s ended early", type(step).__name__)
+    finally:
+        control.current, control._task = None, None
 
 
 async def _flush(control: RoutineControl, tools: RoutineTools) -> None:

@@ -9,20 +9,32 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rhasspyhermes.nlu import NluIntent
 
-from skill import handlers, keys
+from skill import handlers, keys, spoken
 from skill.activities import Activities, BreathingControl, SiteHooks
 from skill.care import CareReply
 from skill.config import Config
-from skill.dialogue import SESSION_ENDED, SESSION_STARTED, Dialogues, parse_session_event
+from skill.dialogue import (
+    SESSION_ENDED,
+    SESSION_STARTED,
+    Answer,
+    Dialogues,
+    Unclear,
+    parse_session_event,
+)
+from skill.followup import local_zone
 from skill.handlers import (
     Action,
     Care,
+    Caution,
     Control,
+    MusicOff,
     Say,
+    Skip,
     StartBreathing,
     StartCooldown,
     StartRoutine,
@@ -98,6 +110,8 @@ class Site:
     """Short replies being spoken on this site (stopped by "stop" too)."""
     stopping: set[asyncio.Task[None]] = field(default_factory=set)
     """Activities told to stop that have not ended yet."""
+    ducked: bool = False
+    """A caution word paused this site and dipped its music (until resumed or stopped)."""
 
 
 class Skill:
@@ -115,8 +129,11 @@ class Skill:
         dialogues: Dialogues,
         memory: Memory,
         publish: Callable[[Outgoing], None],
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
+        zone = local_zone(config.timezone)
+        self._now = now or (lambda: datetime.now(zone))
         self._responses = responses
         self._output = output
         self._activities = activities
@@ -236,10 +253,31 @@ class Skill:
             self._publish(end_session(intent.session_id))
         if self._dialogues.answer(intent) and name != handlers.STOP:
             return  # the routine that asked takes it from here (a stop still stops it)
-        prefs = self._memory.preferences(site_id)
-        actions = handlers.decide(intent, self.config, self._activities.pattern_names, prefs)
-        for action in actions:
+        for action in self._decide(intent):
             self._apply(site_id, action)
+
+    def _decide(self, intent: NluIntent) -> list[Action]:
+        prefs = self._memory.preferences(intent.site_id)
+        return handlers.decide(
+            intent,
+            self.config,
+            self._activities.pattern_names,
+            prefs,
+            routines=self._activities.routine_names,
+        )
+
+    def line(self, key: str) -> Say:
+        """A response key with the values only the moment knows: where help is, the time."""
+        needed = keys.PLACEHOLDERS.get(key, frozenset())
+        values: list[tuple[str, object]] = []
+        if "where" in needed:
+            number = self.config.emergency_number
+            values.append(
+                ("where", spoken.digits(number) if number else "your local emergency number")
+            )
+        if "time" in needed:
+            values.append(("time", spoken.clock_time(self._now())))
+        return Say(key, tuple(values))
 
     # Actions.
 
@@ -258,6 +296,12 @@ class Skill:
             self._start(site_id, "cooldown", cooldown, detail=action.playlist)
         elif isinstance(action, Control):
             self._spawn(site_id, self._control(site_id, action))
+        elif isinstance(action, Skip):
+            self._skip(site_id, action)
+        elif isinstance(action, MusicOff):
+            self._music_off(site_id)
+        elif isinstance(action, Caution):
+            self._caution(site_id)
         elif isinstance(action, Care):
             self._care(site_id, action.reply)
         elif isinstance(action, Say):
@@ -273,7 +317,7 @@ class Skill:
         state = self.site(site_id)
         if state.breathing is not None and not state.breathing.plan.paused:
             state.breathing.tell(text)
-        elif state.routine is not None:
+        elif state.routine is not None and not state.routine.paused:
             state.routine.tell(text)
         else:
             self._spawn(site_id, self._output.say(site_id, text))
@@ -282,10 +326,10 @@ class Skill:
         """Apply a feeling or need: stop, slow down, go quiet, run the need's device action."""
         state = self.site(site_id)
         if reply.stop:
-            self.halt(site_id)  # someone may be hurt: everything stops, then one plain line
+            self.halt(site_id)  # someone may be hurt or unsafe: everything stops, then plain lines
         routine = routine or state.routine
         if reply.slow_down and routine is not None:
-            routine.slow = True
+            routine.slow_down()
         if reply.quiet:
             if routine is not None:
                 routine.quiet = routine.silenced = True
@@ -293,23 +337,104 @@ class Skill:
                 state.breathing.quiet = True
         if reply.need:
             self._room.need(site_id, reply.need)
-        if reply.key:
-            self.reply(site_id, [Say(reply.key)])
+        if reply.lines:
+            self.reply(site_id, [self.line(key) for key in reply.lines])
 
-    async def _answer(self, intent: NluIntent, control: RoutineControl) -> None:
+    async def _answer(self, answer: Answer, control: RoutineControl) -> None:
         """A check-in was answered: reply now, in the routine's own turn."""
-        site_id = intent.site_id
-        prefs = self._memory.preferences(site_id)
-        for action in handlers.decide(intent, self.config, self._activities.pattern_names, prefs):
+        site_id = answer.site_id
+        if isinstance(answer, Unclear):
+            # Heard, not understood: thank them, and go on more gently (never ask again).
+            control.slow_down(heavy=False)
+            await self.say(site_id, Say(keys.CHECKIN_UNCLEAR))
+            return
+        for action in self._decide(answer):
             if isinstance(action, Care) and action.reply.stop:
-                self._care(site_id, action.reply)  # stops this routine too; the line still comes
+                self._care(site_id, action.reply)  # stops this routine too; the lines still come
                 return
             if isinstance(action, Care):
-                self._care(site_id, dataclasses.replace(action.reply, key=None), control)
-                if action.reply.key:
-                    await self.say(site_id, Say(action.reply.key))
+                self._care(site_id, dataclasses.replace(action.reply, lines=()), control)
+                for key in action.reply.lines:
+                    await self.say(site_id, self.line(key))
             elif isinstance(action, Say):
                 await self.say(site_id, action)
+            elif isinstance(action, Skip):
+                await self.say(site_id, Say(keys.NOTNOW_ACK))  # a declined question
+            elif isinstance(action, Control) and action.action == "resume" and control.paused:
+                self._resume(site_id)
+            elif isinstance(action, MusicOff | Caution):
+                self._apply(site_id, action)
+
+    def _skip(self, site_id: str, action: Skip) -> None:
+        """ "Skip", "no thanks", "not now": the routine's current step ends and it goes on;
+        a breathing session on its own ends; with nothing to skip, a word saying so."""
+        state = self.site(site_id)
+        if state.routine is not None and not state.routine.paused:
+            if state.routine.skip():
+                self.reply(site_id, [Say(keys.NOTNOW_ACK)])
+                return
+        elif state.kind == "breathing" and self.activity(site_id):
+            self.halt(site_id, music=False)
+            self._spawn(site_id, self.say(site_id, Say(keys.NOTNOW_ACK)))
+            return
+        if action.said == "skip":
+            self.reply(site_id, [Say(keys.SKIP_NOTHING)])
+
+    def _music_off(self, site_id: str) -> None:
+        """Only the music: it fades out, a routine plays none later; everything else goes on."""
+        state = self.site(site_id)
+        if state.routine is not None:
+            state.routine.no_music = True
+        playing = self._room.music_playing(site_id)
+        self._room.stop_music(site_id)
+        if playing and self.activity(site_id) in ("", "cooldown"):
+            self._status.set(site_id, "idle")
+        self.reply(site_id, [Say(keys.MUSIC_OFF)])
+
+    def _caution(self, site_id: str) -> None:
+        """A caution word: speech and cues pause at once, the music dips, one question listens.
+
+        Nothing goes on until someone says "carry on" or "resume".
+        """
+        state = self.site(site_id)
+        for task in list(state.extras):
+            task.cancel()  # a reply being spoken stops within its clip
+        if state.breathing is not None and not state.breathing.plan.paused:
+            state.breathing.apply("pause", 0)
+            self._status.phase(site_id, None, paused=True)
+        if state.routine is not None:
+            state.routine.pause()
+        if not state.ducked:
+            state.ducked = True
+            self._room.duck(site_id)
+        log.info("Caution on site %s: paused, asking how everyone is", site_id)
+        self._spawn(site_id, self._caution_ask(site_id))
+
+    async def _caution_ask(self, site_id: str) -> None:
+        answer = await self._activities.ask(site_id, keys.CAUTION_ASK)
+        state = self.site(site_id)
+        control = state.routine or RoutineControl(paused=True)
+        if answer is not None:
+            await self._answer(answer, control)
+        if self._paused(site_id) and not (control.heavy or isinstance(answer, Unclear)):
+            await self.say(site_id, Say(keys.CAUTION_WAITING))
+
+    def _paused(self, site_id: str) -> bool:
+        """True while a caution word holds this site (until "carry on", "stop" or "help")."""
+        return self.site(site_id).ducked
+
+    def _resume(self, site_id: str) -> None:
+        """Go on after a caution word: the routine, its breathing and the music."""
+        state = self.site(site_id)
+        if state.ducked:
+            state.ducked = False
+            self._room.unduck(site_id)
+        if state.routine is not None:
+            state.routine.resume()
+        if state.breathing is not None and state.breathing.plan.paused:
+            state.breathing.apply("resume", 0)
+            self._status.phase(site_id, None, paused=False)
+        self.reply(site_id, [Say(keys.CAUTION_RESUMED)])
 
     async def deliver_followup(self, site_id: str, kind: str) -> None:
         """A check-in people asked for earlier: a soft chime, one question, listening."""
@@ -386,6 +511,9 @@ class Skill:
         state = self.site(site_id)
         task, state.task, state.breathing, state.kind = state.task, None, None, ""
         state.routine = None
+        if state.ducked:
+            state.ducked = False
+            self._room.unduck(site_id)
         if task is not None and not task.done():
             state.stopping.add(task)  # kept until it has really ended: a later stop cancels again
             task.add_done_callback(state.stopping.discard)
@@ -409,6 +537,9 @@ class Skill:
         await self.say(site_id, Say(keys.COOLDOWN_START))
 
     async def _control(self, site_id: str, action: Control) -> None:
+        if action.action == "resume" and self._paused(site_id):
+            self._resume(site_id)  # after a caution word: everything goes on, one reply
+            return
         control = self.site(site_id).breathing
         lines = list(action.notices)
         if control is None:

@@ -9,7 +9,7 @@ import pytest
 from rhasspyhermes.intent import Intent
 from rhasspyhermes.nlu import NluIntent
 
-from skill.dialogue import Dialogues, SessionEvent, parse_session_event
+from skill.dialogue import Dialogues, SessionEvent, Unclear, parse_session_event
 from skill.hermes import BadMessage, Outgoing
 
 
@@ -58,6 +58,20 @@ async def test_session_ended_without_answer_means_none() -> None:
     token = json.loads(sent[0].payload)["customData"]
     dialogues.session_ended(SessionEvent("s2", "bedroom", token, "timeout"))
     assert await asking is None
+
+
+@pytest.mark.asyncio
+async def test_an_answer_the_recognizer_did_not_understand_is_unclear_not_none() -> None:
+    """Rhasspy's dialogue manager ends the session with intentNotRecognized when the NLU
+    heard words but matched no intent of the filter: something was said, and deserves a reply."""
+    sent: list[Outgoing] = []
+    dialogues = Dialogues(sent.append)
+    asking = asyncio.create_task(dialogues.ask("bedroom", ["AftercareFeeling"]))
+    await asyncio.sleep(0)
+    token = json.loads(sent[0].payload)["customData"]
+    dialogues.session_started(SessionEvent("s4", "bedroom", token))
+    dialogues.session_ended(SessionEvent("s4", "bedroom", token, "intentNotRecognized"))
+    assert await asking == Unclear("bedroom")
 
 
 @pytest.mark.asyncio

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from rhasspyhermes.intent import Intent, Slot
 from rhasspyhermes.nlu import NluIntent
 
 from skill import keys
+from skill.care import CareReply, feeling_reply, most_serious
 from skill.config import parse_config
 from skill.handlers import (
+    Care,
+    Caution,
     Control,
+    MusicOff,
     Say,
+    Skip,
     StartBreathing,
     StartCooldown,
     StartRoutine,
@@ -140,3 +147,96 @@ def test_style_for_one_session() -> None:
     [action] = decide(intent("AftercareBreathe", style="loud"), CONFIG, PATTERNS)
     assert isinstance(action, StartBreathing)
     assert action.style is None
+
+
+# --- Hard moments (issue #12) ------------------------------------------------------------
+
+
+def feelings(*values: str) -> NluIntent:
+    """An AftercareFeeling with one `feeling` slot per value, in the order said."""
+    said = intent("AftercareFeeling")
+    said.slots = [
+        Slot(entity="feeling", slot_name="feeling", value={"kind": "Unknown", "value": v})
+        for v in values
+    ]
+    return said
+
+
+def care_of(actions: Sequence[object]) -> CareReply:
+    (action,) = actions
+    assert isinstance(action, Care)
+    return action.reply
+
+
+@pytest.mark.parametrize(
+    ("said", "decides"),
+    [
+        (("okay", "sore"), "sore"),  # "I'm fine but sore"
+        (("tired", "hurt"), "hurt"),  # "tired but hurting"
+        (("good", "not_okay"), "not_okay"),  # "good but not okay"
+        (("sore", "unsafe"), "unsafe"),
+        (("sad", "numb", "tearful"), "numb"),
+        (("good",), "good"),
+        (("nonsense",), "okay"),
+    ],
+)
+def test_the_most_serious_feeling_decides(said: tuple[str, ...], decides: str) -> None:
+    reply = care_of(decide(feelings(*said), CONFIG, PATTERNS))
+    assert reply == feeling_reply(decides)
+    assert most_serious(said) == decides
+
+
+def test_hurt_and_unsafe_stop_everything_and_never_offer_closeness() -> None:
+    hurt = feeling_reply("hurt")
+    assert hurt.stop
+    assert hurt.lines == (keys.FEELING_HURT, keys.HELP_CALL)  # what it did, then where help is
+    unsafe = feeling_reply("unsafe")
+    assert unsafe.stop
+    assert unsafe.lines == (keys.FEELING_UNSAFE,)
+    assert not unsafe.need
+
+
+@pytest.mark.parametrize(
+    "feeling", ["sad", "anxious", "ashamed", "drop", "tearful", "numb", "not_okay", "sore"]
+)
+def test_heavy_feelings_slow_the_routine_without_stopping_it(feeling: str) -> None:
+    reply = feeling_reply(feeling)
+    assert reply.slow_down
+    assert not reply.stop
+    assert reply.lines == (keys.feeling(feeling),)
+
+
+@pytest.mark.parametrize("feeling", ["good", "okay", "tired"])
+def test_light_feelings_change_nothing(feeling: str) -> None:
+    assert feeling_reply(feeling) == CareReply((keys.feeling(feeling),))
+
+
+def test_space_goes_quiet() -> None:
+    reply = care_of(decide(intent("AftercareNeed", need="space"), CONFIG, PATTERNS))
+    assert reply == CareReply((keys.NEED_SPACE,), quiet=True, need="space")
+
+
+def test_help_stops_everything_and_says_the_one_line() -> None:
+    reply = care_of(decide(intent("AftercareHelp"), CONFIG, PATTERNS))
+    assert reply == CareReply((keys.HELP_CALL,), stop=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "action"),
+    [
+        ("AftercareSkip", Skip()),
+        ("AftercareNotNow", Skip("not_now")),
+        ("AftercareMusicOff", MusicOff()),
+        ("AftercareCaution", Caution()),
+    ],
+)
+def test_skip_music_off_and_caution(name: str, action: object) -> None:
+    assert decide(intent(name), CONFIG, PATTERNS) == [action]
+
+
+def test_routines_from_config_can_be_started_by_name() -> None:
+    routines = ("short", "long", "quiet", "gentle_morning")
+    said = intent("AftercareStart", routine="gentle_morning")
+    assert decide(said, CONFIG, PATTERNS, routines=routines) == [StartRoutine("gentle_morning")]
+    # A routine that is not loaded falls back to the short one.
+    assert decide(said, CONFIG, PATTERNS) == [StartRoutine("short")]

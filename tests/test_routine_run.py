@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from rhasspyhermes.intent import Intent
 from rhasspyhermes.nlu import NluIntent
 
 from skill.clock import Clock
+from skill.dialogue import Answer, Unclear
 from skill.routine_run import RoutineControl, RoutineTools, run_routine
-from skill.routines import BreatheStep, load_routines
+from skill.routines import BreatheStep, Routine, load_routines
 
 ROUTINES = load_routines()
 
@@ -18,10 +20,17 @@ ROUTINES = load_routines()
 class Tools:
     """Records what a routine does; answers check-ins from a script."""
 
-    def __init__(self, answers: dict[str, str | None] | None = None, scale: float = 0.0005) -> None:
+    def __init__(
+        self,
+        answers: dict[str, str | None] | None = None,
+        scale: float = 0.0005,
+        breath_seconds: float = 0.0,
+    ) -> None:
         self.log: list[str] = []
         self.answers = answers or {}
         self.clock = Clock(scale)
+        self.breath_seconds = breath_seconds
+        """Real seconds a breathing stretch takes (0: it ends at once)."""
 
     async def say_key(self, key: str) -> None:
         self.log.append(f"say {key}")
@@ -31,20 +40,27 @@ class Tools:
 
     async def breathe(self, step: BreatheStep, control: RoutineControl) -> None:
         self.log.append(f"breathe {step.pattern} {'chime' if control.quiet else step.style}")
+        await asyncio.sleep(self.breath_seconds)
 
-    async def ask(self, question: str) -> NluIntent | None:
+    async def ask(self, question: str) -> Answer | None:
         self.log.append(f"ask {question}")
         name = self.answers.get(question)
         if name is None:
             return None
+        if name == "unclear":
+            return Unclear("bedroom")
         return NluIntent(input="", intent=Intent(intent_name=name, confidence_score=1.0))
 
-    async def answer(self, intent: NluIntent, control: RoutineControl) -> None:
-        self.log.append(f"answer {intent.intent.intent_name}")
-        if intent.intent.intent_name == "AftercareQuiet":
+    async def answer(self, answer: Answer, control: RoutineControl) -> None:
+        if isinstance(answer, Unclear):
+            self.log.append("answer unclear")
+            control.slow_down(heavy=False)
+            return
+        self.log.append(f"answer {answer.intent.intent_name}")
+        if answer.intent.intent_name == "AftercareQuiet":
             control.quiet = control.silenced = True
-        if intent.intent.intent_name == "AftercareFeeling":
-            control.slow = True
+        if answer.intent.intent_name == "AftercareFeeling":
+            control.slow_down()
 
     def music(self, action: str) -> None:
         self.log.append(f"music {action}")
@@ -156,3 +172,155 @@ async def test_the_quiet_routine_says_its_one_soft_opening() -> None:
         "breathe calm chime",
         "say routine.quiet_close",
     ]
+
+
+def routine_of(*steps: dict[str, object]) -> Routine:
+    """One routine from inline steps, as config.yaml would give it."""
+    return load_routines(extra={"test": {"steps": list(steps)}})["test"]
+
+
+@pytest.mark.asyncio
+async def test_a_heavy_answer_says_once_it_slowed_and_leaves_out_gratitude_and_together() -> None:
+    tools = Tools({"feeling": "AftercareFeeling"})
+    control = RoutineControl()
+    await run_routine(ROUTINES["long"], control, tools.tools())
+    after = tools.log[tools.log.index("answer AftercareFeeling") + 1 :]
+    assert after[0] == "say routine.slow_down"  # once, before the next step
+    assert tools.log.count("say routine.slow_down") == 1
+    for left_out in (
+        "say routine.kind_words",
+        "say affirm",
+        "say routine.journal_intro",
+        "say routine.followup_offer",  # the slow-down line already named the words
+    ):
+        assert left_out not in after
+    assert not any(entry.startswith("breathe together") for entry in after)
+    assert after[-1] == "say routine.close"  # one goodbye, still
+
+
+@pytest.mark.asyncio
+async def test_an_unclear_answer_slows_without_leaving_anything_out() -> None:
+    tools = Tools({"feeling": "unclear"})
+    control = RoutineControl()
+    await run_routine(ROUTINES["short"], control, tools.tools())
+    assert control.slow
+    assert not control.heavy
+    assert "say routine.slow_down" not in tools.log
+    assert "say routine.kind_words" in tools.log
+
+
+@pytest.mark.asyncio
+async def test_after_no_talking_the_slow_down_line_is_not_said() -> None:
+    control = RoutineControl(quiet=True, silenced=True)
+    control.slow_down()
+    tools = Tools()
+    await run_routine(
+        routine_of({"say": "routine.opening"}, {"silence": 1}), control, tools.tools()
+    )
+    assert tools.log == []
+
+
+@pytest.mark.asyncio
+async def test_skip_ends_the_current_step_and_the_routine_goes_on() -> None:
+    tools = Tools(scale=0.01)
+    control = RoutineControl()
+    routine = routine_of({"say": "routine.opening"}, {"silence": 100}, {"say": "routine.water"})
+    task = asyncio.create_task(run_routine(routine, control, tools.tools()))
+    await asyncio.sleep(0.05)  # inside the 100 s (1 s real) silence
+    assert control.skip()
+    await asyncio.wait_for(task, 0.5)  # the silence ended at once
+    assert tools.log == ["say routine.opening", "say routine.water"]
+
+
+@pytest.mark.asyncio
+async def test_declining_the_breathing_offer_declines_the_breathing_too() -> None:
+    control = RoutineControl()
+    tools = Tools(scale=0.01)
+    said = asyncio.Event()
+
+    async def slow_say(key: str) -> None:
+        tools.log.append(f"say {key}")
+        if key == "routine.breathe_offer":
+            said.set()
+            await asyncio.sleep(5)  # still speaking when "no thanks" comes
+
+    routine = routine_of(
+        {"say": "routine.breathe_offer"},
+        {"breathe": {"pattern": "calm", "minutes": 1}},
+        {"say": "routine.water"},
+    )
+    run = dataclasses.replace(tools.tools(), say_key=slow_say)
+    task = asyncio.create_task(run_routine(routine, control, run))
+    await said.wait()
+    assert control.skip()
+    await asyncio.wait_for(task, 0.5)
+    assert tools.log == ["say routine.breathe_offer", "say routine.water"]
+
+
+@pytest.mark.asyncio
+async def test_skip_during_breathing_ends_only_the_breathing() -> None:
+    tools = Tools(breath_seconds=5)
+    control = RoutineControl()
+    routine = routine_of({"breathe": {"pattern": "calm", "minutes": 1}}, {"say": "routine.water"})
+    task = asyncio.create_task(run_routine(routine, control, tools.tools()))
+    await asyncio.sleep(0.02)
+    assert control.skip()
+    await asyncio.wait_for(task, 0.5)
+    assert tools.log == ["breathe calm None", "say routine.water"]
+
+
+@pytest.mark.asyncio
+async def test_skip_with_nothing_running_says_so() -> None:
+    assert not RoutineControl().skip()
+
+
+@pytest.mark.asyncio
+async def test_no_music_leaves_out_every_music_step() -> None:
+    tools = Tools()
+    control = RoutineControl(no_music=True)
+    await run_routine(ROUTINES["short"], control, tools.tools())
+    assert "music play" not in tools.log
+    assert "lights scene" in tools.log  # only the music
+
+
+@pytest.mark.asyncio
+async def test_a_pause_holds_the_routine_until_resumed() -> None:
+    tools = Tools(scale=0.01)
+    control = RoutineControl()
+    routine = routine_of({"say": "routine.opening"}, {"silence": 100}, {"say": "routine.water"})
+    task = asyncio.create_task(run_routine(routine, control, tools.tools()))
+    await asyncio.sleep(0.05)
+    control.pause()  # the silence is cut short, and nothing goes on
+    await asyncio.sleep(0.3)
+    assert tools.log == ["say routine.opening"]
+    assert not task.done()
+    control.resume()
+    await asyncio.wait_for(task, 0.5)
+    assert tools.log == ["say routine.opening", "say routine.water"]
+
+
+@pytest.mark.asyncio
+async def test_a_pause_during_breathing_leaves_the_stretch_to_its_own_controls() -> None:
+    tools = Tools(breath_seconds=0.2)
+    control = RoutineControl()
+    routine = routine_of({"breathe": {"pattern": "calm", "minutes": 1}}, {"say": "routine.water"})
+    task = asyncio.create_task(run_routine(routine, control, tools.tools()))
+    await asyncio.sleep(0.02)
+    control.pause()
+    await asyncio.sleep(0.4)  # the stretch ran to its end (not cut); the routine waits
+    assert tools.log == ["breathe calm None"]
+    control.resume()
+    await asyncio.wait_for(task, 0.5)
+    assert tools.log == ["breathe calm None", "say routine.water"]
+
+
+@pytest.mark.asyncio
+async def test_stopping_the_routine_still_stops_it_mid_step() -> None:
+    tools = Tools(scale=0.01)
+    routine = routine_of({"silence": 100}, {"say": "routine.water"})
+    task = asyncio.create_task(run_routine(routine, RoutineControl(), tools.tools()))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert tools.log == []
