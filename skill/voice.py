@@ -164,6 +164,10 @@ class PiperSynthesizer:
         _release_free_memory()
         return wav_bytes(pcm, self.sample_rate)
 
+    def phonemes(self, text: str) -> list[str]:
+        """How Piper reads a text: its phonemes, one string per sentence (for checking lines)."""
+        return ["".join(sentence) for sentence in self._voice.phonemize(text)]
+
     def _render(self, text: str) -> bytes:
         return b"".join(
             chunk.audio_int16_bytes for chunk in self._voice.synthesize(text, self._config)
