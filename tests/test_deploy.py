@@ -15,11 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "deploy" / "aftercare.service"
 
 
+def service_text() -> str:
+    """deploy/aftercare.service as written, comments included."""
+    return UNIT.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def service() -> configparser.SectionProxy:
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
-    parser.read_string(UNIT.read_text(encoding="utf-8"))
+    parser.read_string(service_text())
     return parser["Service"]
 
 
@@ -28,12 +33,23 @@ def test_the_unit_runs_the_skill_with_the_readme_config(
 ) -> None:
     """ExecStart is a command line the skill's own parser accepts, with the README's paths."""
     binary, *args = shlex.split(service["ExecStart"])
-    assert binary == "/opt/aftercare/.venv/bin/aftercare"
+    assert binary == "/opt/aftercare/bin/aftercare"
     parsed = build_parser().parse_args(args)
     assert parsed.command == "run"
     assert parsed.config == "/etc/aftercare/config.yaml"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"{binary} check --config {parsed.config}" in readme
+
+
+def test_the_pi_steps_build_the_venv_the_unit_runs(service: configparser.SectionProxy) -> None:
+    """The Raspberry Pi steps build ExecStart's venv with the production install command,
+    and nothing tells anyone to run the demo as root."""
+    binary = Path(shlex.split(service["ExecStart"])[0])
+    prefix = binary.parent.parent
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"`sudo python3 scripts/dev.py install --prefix {prefix}`" in readme
+    assert f"--prefix {prefix}" in service_text()  # the unit's comment names it too
+    assert "sudo python3 scripts/dev.py demo" not in readme
 
 
 def test_the_unit_keeps_data_private_to_its_user(service: configparser.SectionProxy) -> None:
