@@ -109,7 +109,7 @@ ROTATION = (
 """Each site goes through these in turn, starting at a different place."""
 ANSWERS: tuple[str | None, ...] = ("i'm okay", "no thanks", None)
 """How check-ins are answered, in turn on each site (None: the dialogue manager times out)."""
-REPLIES: Mapping[str, str | None] = {"i'm okay": "feeling.okay", "no thanks": None}
+REPLIES: Mapping[str, str | None] = {"i'm okay": "feeling.okay", "no thanks": "notnow.ack"}
 """The line each answer gets (None: nothing is said, the routine goes on)."""
 
 

@@ -170,19 +170,20 @@ async def run_routine(routine: Routine, control: RoutineControl, tools: RoutineT
     """Run every step in order; replies queued meanwhile are said in the quiet moments."""
     log.info("Routine %s: %d steps", routine.name, len(routine.steps))
     for step in routine.steps:
-        await _between(control, tools)
+        await _between(control, tools, step)
         if not control.left_out(step):
             await _run_step(step, control, tools)
-    await _between(control, tools)
+    await _between(control, tools, None)
 
 
-async def _between(control: RoutineControl, tools: RoutineTools) -> None:
-    """Between two steps: waiting replies, a caution pause, the one slow-down line."""
+async def _between(control: RoutineControl, tools: RoutineTools, following: Step | None) -> None:
+    """Between two steps: waiting replies, a caution pause, and the one slow-down line, which
+    waits until a silence has passed (a heavy answer's reply is never followed at once)."""
     while True:
         await _flush(control, tools)
         if control.paused:
             await control.resumed.wait()
-        elif control.notice_due:
+        elif control.notice_due and not isinstance(following, SilenceStep):
             control.notice_due = False
             if not control.silenced:
                 await tools.say_key(keys.ROUTINE_SLOW_DOWN)

@@ -293,10 +293,19 @@ def silence_before(bs: Bedside, before: Line, after: Line, site: str = SITE) -> 
 
 
 def assert_silence(
-    bs: Bedside, heard: list[Line], pair: tuple[str, str], plan_seconds: float, scale: float
+    bs: Bedside,
+    heard: list[Line],
+    pair: tuple[str, str],
+    plan_seconds: float,
+    scale: float,
+    *,
+    after_line: Line | None = None,
 ) -> None:
-    """The quiet between two lines lasts its plan time (never shorter; late only by load)."""
-    before = line(heard, pair[0])
+    """The quiet between two lines lasts its plan time (never shorter; late only by load).
+
+    The first line of `pair[0]` (after `after_line`, when given) and the next of `pair[1]`.
+    """
+    before = line(heard, pair[0], after_line)
     after = line(heard, pair[1], before)
     quiet = silence_before(bs, before, after)
     due = plan_seconds * scale
@@ -352,7 +361,7 @@ SHORT_SPOKEN = [
     "routine.warmth",
     "routine.breathe_offer",
     "breathing.intro.calm",
-    "breathing.close",
+    "breathing.step_close",  # inside a routine: not a goodbye (the routine has one)
     "checkin.feeling",
 ]
 """The short routine up to its first check-in."""
@@ -365,7 +374,8 @@ async def test_short_aftercare_speaks_in_order_with_its_silences(
     """ "Short aftercare": every line in order, silences as planned, two check-ins answered.
 
     "I'm okay" to the feeling check-in gets feeling.okay and the routine goes on; "no thanks"
-    to the need check-in gets nothing and the routine goes on to the music, lamp and close.
+    to the need check-in gets a word or two and the routine goes on to the music, lamp and
+    close.
     """
     async with (
         live_skill(
@@ -381,11 +391,12 @@ async def test_short_aftercare_speaks_in_order_with_its_silences(
         *SHORT_SPOKEN,
         "feeling.okay",
         "routine.kind_words",
-        "checkin.need",  # "no thanks": nothing is said, the routine goes on
+        "checkin.need",
+        "notnow.ack",  # "no thanks": a word or two, and the routine goes on
         "routine.close",
     ]
     intro = line(heard, "breathing.intro.calm")
-    close = line(heard, "breathing.close")
+    close = line(heard, "breathing.step_close")
     breaths = [
         (item.kind, item.label) for item in heard[heard.index(intro) + 1 : heard.index(close)]
     ]
@@ -406,7 +417,7 @@ async def test_short_aftercare_speaks_in_order_with_its_silences(
         (("routine.water", "routine.warmth"), 30),
         (("routine.warmth", "routine.breathe_offer"), 30),
         (("routine.kind_words", "checkin.need"), 40),
-        (("checkin.need", "routine.close"), 80),
+        (("notnow.ack", "routine.close"), 80),
     ]:
         assert_silence(bs, heard, pair, seconds, SCALE)
     # Music and the lamp come after the last check-in, before the close.
@@ -425,7 +436,7 @@ LONG_SPOKEN = [
     "routine.warmth",
     "routine.breathe_offer",
     "breathing.intro.settle",
-    "breathing.close",
+    "breathing.step_close",
     "checkin.feeling",
 ]
 """The long routine up to its first check-in."""
@@ -447,11 +458,11 @@ async def test_long_aftercare_has_journaling_kind_words_offers_and_a_followup_of
             await say(bs, "long aftercare")
             await bs.idle(timeout=40)
             await settle(bs)
-    expect = {"feeling.okay", "checkin.need", "routine.close", "affirm", "breathing.close"}
+    expect = {"feeling.okay", "checkin.need", "routine.close", "affirm", "breathing.step_close"}
     heard = lines(bs.clips(), expect)
     said = spoken(heard)
-    together = said.index("breathing.intro.together")
-    assert said[: together + 1] == [
+    coherent = said.index("breathing.intro.coherent")
+    assert said[: coherent + 1] == [
         *LONG_SPOKEN,
         "feeling.okay",
         "routine.music_offer",
@@ -462,12 +473,15 @@ async def test_long_aftercare_has_journaling_kind_words_offers_and_a_followup_of
         "routine.journal_intro",
         "journal.prompt",
         "checkin.need",
-        "breathing.intro.together",
+        "notnow.ack",
+        "breathing.intro.coherent",  # a pattern for one person as well as two
     ]
-    # The together breathing may fade its voice with a note; then its close, the offer, the end.
-    notes = said[together + 1 : -3]
-    assert set(notes) <= {"breathing.together_fade"}, notes
-    assert said[-3:] == ["breathing.close", "routine.followup_offer", "routine.close"]
+    # Its end (not a goodbye), the offer of a check-in, and the one goodbye.
+    assert said[coherent + 1 :] == [
+        "breathing.step_close",
+        "routine.followup_offer",
+        "routine.close",
+    ]
     assert len(dm.asked) == 2
     for asked in dm.asked:
         assert_checkin_request(asked)
@@ -585,8 +599,9 @@ ASK_TWICE = one_routine(
 async def test_an_unanswered_checkin_goes_on_quietly_and_is_never_asked_again(
     mosquitto: EmbeddedBroker, tmp_path: Path, decline: Answer
 ) -> None:
-    """ "Not now", the dialogue manager's time-out, or silence: nothing is said about it,
-    the routine goes on, and the question is not asked again (though listed twice).
+    """ "Not now" (a word or two back), the dialogue manager's time-out, or silence (nothing
+    said about it): the routine goes on, and the question is not asked again (though listed
+    twice).
 
     With no answer at all the skill stops listening after its own time-out and ends the
     session itself; a session the dialogue manager ended is not ended again.
@@ -600,11 +615,14 @@ async def test_an_unanswered_checkin_goes_on_quietly_and_is_never_asked_again(
             await bs.idle(timeout=20)
             await settle(bs)
     heard = lines(bs.clips(), expect={"routine.close"})
+    ack = ["notnow.ack"] if decline.text else []
     assert spoken(heard) == [
         "routine.opening",
         "checkin.feeling",
+        *ack,
         "routine.kind_words",
         "checkin.need",
+        *ack,
         "routine.close",
     ]
     assert len(dm.asked) == 2
@@ -619,10 +637,10 @@ async def test_an_unanswered_checkin_goes_on_quietly_and_is_never_asked_again(
             assert OWN_TIMEOUT - EPSILON <= waited <= OWN_TIMEOUT + LATE
         else:
             assert len(ends) == 1
-    # Each question was followed by the next step, not by a reply.
+    # Each question was followed by the next step, not by a reply (or by the one word).
     feeling, need = line(heard, "checkin.feeling"), line(heard, "checkin.need")
-    assert heard[heard.index(feeling) + 1].label == "routine.kind_words"
-    assert heard[heard.index(need) + 1].label == "routine.close"
+    assert heard[heard.index(feeling) + 1 + len(ack)].label == "routine.kind_words"
+    assert heard[heard.index(need) + 1 + len(ack)].label == "routine.close"
     assert_no_overlap(bs)
 
 
@@ -630,8 +648,10 @@ async def test_an_unanswered_checkin_goes_on_quietly_and_is_never_asked_again(
 async def test_not_okay_slows_everything_down_and_leaves_out_the_journal(
     mosquitto: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    """ "I'm not okay" in the long routine: feeling.not_okay at once, then every silence is
-    half as long again, and the journaling question is left out (with its quiet time)."""
+    """ "I'm not okay" in the long routine: feeling.not_okay at once; after the next silence,
+    one line says it has slowed and names the words for a later check-in; every silence is
+    half as long again; kind words, affirmation, the journal and the second offer of a
+    check-in are left out; one goodbye."""
     async with (
         live_skill(
             mosquitto, tmp_path, scale=LONG_SCALE, speakers=[SITE], topics=TOPICS, devices=ROOM
@@ -641,38 +661,37 @@ async def test_not_okay_slows_everything_down_and_leaves_out_the_journal(
         await say(bs, "long aftercare")
         await bs.idle(timeout=40)
         await settle(bs)
-    expect = {"feeling.not_okay", "checkin.need", "routine.close", "affirm", "breathing.close"}
+    expect = {"feeling.not_okay", "checkin.need", "routine.close", "breathing.step_close"}
     heard = lines(bs.clips(), expect)
     said = spoken(heard)
     assert said[: len(LONG_SPOKEN) + 1] == [*LONG_SPOKEN, "feeling.not_okay"]
-    assert "routine.journal_intro" not in said
-    assert "journal.prompt" not in said
     rest = said[len(LONG_SPOKEN) + 1 :]
-    assert rest[:7] == [
+    assert rest == [
+        "routine.slow_down",
         "routine.music_offer",
-        "routine.kind_words",
-        "affirm",
         "routine.snack",
         "routine.clean_up",
         "checkin.need",
-        "breathing.intro.together",
+        "notnow.ack",
+        "breathing.intro.coherent",
+        "breathing.step_close",
+        "routine.close",
     ]
-    assert rest[-3:] == ["breathing.close", "routine.followup_offer", "routine.close"]
     assert len(dm.asked) == 2
     question, reply = line(heard, "checkin.feeling"), line(heard, "feeling.not_okay")
     assert heard.index(reply) == heard.index(question) + 1
     assert reply.first.t > dm.asked[0].message.t
     assert_silence(bs, heard, ("routine.opening", "routine.settle_in"), 30, LONG_SCALE)
     for pair, seconds in [
-        (("feeling.not_okay", "routine.music_offer"), 60),
-        (("routine.music_offer", "routine.kind_words"), 30),
-        (("routine.kind_words", "affirm"), 90),
-        (("affirm", "routine.snack"), 90),
+        (("feeling.not_okay", "routine.slow_down"), 60),  # never right after the reply
+        (("routine.music_offer", "routine.snack"), 30 + 90 + 90),  # no kind words, no affirm
         (("routine.snack", "routine.clean_up"), 90),
         (("routine.clean_up", "checkin.need"), 120 + 60),  # no journal, no journal quiet
-        (("routine.followup_offer", "routine.close"), 60),
     ]:
         assert_silence(bs, heard, pair, seconds * SLOW_FACTOR, LONG_SCALE)
+    last_breathing = line(heard, "breathing.intro.coherent")
+    pair = ("breathing.step_close", "routine.close")  # no second offer of a check-in
+    assert_silence(bs, heard, pair, 150 * SLOW_FACTOR, LONG_SCALE, after_line=last_breathing)
     assert_no_overlap(bs)
 
 
@@ -694,15 +713,21 @@ STOPPABLE_AFTER_CHECKIN = 70
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    ("answer", "key"),
-    [("it hurts", "feeling.hurt"), ("red", "stop.done")],
-    ids=["hurt", "safeword"],
+    ("answer", "said_keys"),
+    [
+        ("i'm bleeding", ["feeling.hurt", "help.call"]),
+        ("i don't feel safe", ["feeling.unsafe"]),
+        ("call an ambulance", ["help.call"]),
+        ("red", ["stop.done"]),
+    ],
+    ids=["hurt", "unsafe", "help", "safeword"],
 )
-async def test_hurt_or_the_safeword_in_a_checkin_stops_everything(
-    mosquitto: EmbeddedBroker, tmp_path: Path, answer: str, key: str
+async def test_hurt_unsafe_help_or_the_safeword_in_a_checkin_stops_everything(
+    mosquitto: EmbeddedBroker, tmp_path: Path, answer: str, said_keys: list[str]
 ) -> None:
-    """ "It hurts" or the safeword as the answer: everything stops (routine, music, lamp),
-    one plain line is said, and nothing after it."""
+    """Real injury, feeling unsafe, a call for help or the safeword as the answer: everything
+    stops (routine, music, lamp), the plain lines are said, and nothing after them."""
+    key = said_keys[-1]
     async with (
         live_skill(
             mosquitto,
@@ -720,9 +745,9 @@ async def test_hurt_or_the_safeword_in_a_checkin_stops_everything(
         assert bs.skill.activity(SITE) == ""
         await bs.quiet_for(STOPPABLE_AFTER_CHECKIN * SCALE + 0.5)  # the rest would be due
         await settle(bs)
-    heard = lines(bs.clips(), expect={key})
-    assert spoken(heard) == ["routine.opening", "checkin.feeling", key]
-    assert heard[-1].label == key  # nothing at all after it
+    heard = lines(bs.clips(), expect=set(said_keys))
+    assert spoken(heard) == ["routine.opening", "checkin.feeling", *said_keys]
+    assert heard[-1].label == key  # nothing at all after it: never closeness, never more
     assert len(dm.asked) == 1
     assert ends_of(bs, dm.asked[0].session)  # the check-in session was ended
     answered = dm.asked[0].message.t

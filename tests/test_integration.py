@@ -195,7 +195,8 @@ ROUTINE_KEYS = frozenset(
         "checkin.feeling",
         "checkin.need",
         "feeling.okay",
-        "breathing.close",
+        "breathing.step_close",
+        "notnow.ack",
     }
 )
 """Keys the routine's lines are told apart by (a few sentences belong to several keys)."""
@@ -223,16 +224,17 @@ async def test_start_aftercare_speaks_the_short_routine_in_order(
         "routine.warmth",
         "routine.breathe_offer",
         "breathing.intro.calm",
-        "breathing.close",
+        "breathing.step_close",  # inside a routine the breathing ends without a goodbye
         "checkin.feeling",
         "feeling.okay",
         "routine.kind_words",
-        "checkin.need",  # "no thanks": nothing more is said
+        "checkin.need",
+        "notnow.ack",  # "no thanks": a word or two
         "routine.close",
     ]
     # Between the breathing intro and its close: only cues, breathe in and out in turn.
     first = heard.index(("speech", "breathing.intro.calm"))
-    last = heard.index(("speech", "breathing.close"))
+    last = heard.index(("speech", "breathing.step_close"))
     breaths = heard[first + 1 : last]
     assert breaths == [("cue", INHALE), ("cue", cue_text("exhale"))] * (len(breaths) // 2)
     assert len(breaths) >= 16  # a minute and a half of 10-second breaths
