@@ -18,22 +18,26 @@ from typing import Any
 import pytest
 from fakes import PLAYER_TOPIC, SITE, Answer, Bedside, Clip, live_skill
 from test_companion_live import (
+    EPSILON,
     ROOM,
     SCALE,
     TOPICS,
     commands,
     dialogue_manager,
     is_key,
+    line,
     lines,
     one_routine,
     plays,
     say,
     settle,
+    silence_before,
     spoken,
 )
 
 from skill.broker import EmbeddedBroker
 from skill.dialogue import CHECKIN_TAG
+from skill.routine_run import SLOW_FACTOR
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -284,3 +288,96 @@ async def test_an_answer_not_understood_is_thanked_and_the_routine_goes_on(
     assert said == ["routine.opening", "checkin.feeling", "checkin.unclear", "routine.close"]
     assert len(dm.asked) == 1
     assert json.loads(dm.asked[0].message.payload)["init"]["sendIntentNotRecognized"] is False
+
+
+EVERY_STEP = one_routine(
+    {"say": "routine.opening"},
+    {"music": "play"},
+    {"checkin": "feeling"},
+    {"silence": 20},
+    {"say": "routine.kind_words"},
+    {"silence": 10},
+    {"say": "affirm"},
+    {"breathe": {"pattern": "together", "minutes": 0.5}},
+    {"say": "routine.followup_offer"},
+    {"silence": 10},
+    {"close": "routine.close"},
+)
+"""A check-in followed by every kind of step a heavy answer changes."""
+AFTER_A_LIGHT_ANSWER = [
+    "routine.kind_words",
+    "affirm",
+    "breathing.intro.together",
+    "breathing.step_close",
+    "routine.followup_offer",
+    "routine.close",
+]
+NEVER_AFTER_A_HEAVY_ANSWER = {
+    "routine.kind_words",
+    "affirm",
+    "breathing.intro.together",
+    "routine.followup_offer",
+    "need.cuddle",
+}
+"""Gratitude, affirmation, breathing for two, a second offer, closeness."""
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("answer", "reply", "then"),
+    [
+        ("i'm good", ["feeling.good"], AFTER_A_LIGHT_ANSWER),
+        ("i'm bleeding", ["feeling.hurt", "help.call"], "stop"),
+        ("i didn't want that", ["feeling.unsafe"], "stop"),
+        ("i need help", ["help.call"], "stop"),
+        ("my bum is a bit sore", ["feeling.sore"], "slow"),
+        ("i'm fine but sore", ["feeling.sore"], "slow"),
+        ("i feel numb", ["feeling.numb"], "slow"),
+        ("i can't stop crying", ["feeling.tearful"], "slow"),
+        ("i feel ashamed", ["feeling.ashamed"], "slow"),
+        ("i think i'm dropping", ["feeling.drop"], "slow"),
+        ("i'm not okay", ["feeling.not_okay"], "slow"),
+        ("i feel sad", ["feeling.sad"], "slow"),
+        ("i need space", ["need.space"], []),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+async def test_each_hard_moment_answer_inside_a_checkin(
+    mosquitto: EmbeddedBroker,
+    tmp_path: Path,
+    answer: str,
+    reply: list[str],
+    then: str | list[str],
+) -> None:
+    """Every hard-moment answer to "how are you feeling?": its reply at once, then what
+    stops (everything, music included, nothing more said), what slows (one line naming the
+    words for a later check-in after a longer silence, then only what is left) and what is
+    never offered after it."""
+    async with (
+        live_skill_for(mosquitto, tmp_path, EVERY_STEP, scale=SCALE) as bs,
+        dialogue_manager(bs, [answer]) as dm,
+    ):
+        await say(bs, "start aftercare")
+        await bs.idle(timeout=20)
+        await bs.quiet_for(60 * SCALE)  # anything still due would come now
+        await settle(bs)
+    heard = lines(bs.clips(), expect={*reply, "routine.close"})
+    said = spoken(heard)
+    assert said[: 2 + len(reply)] == ["routine.opening", "checkin.feeling", *reply]
+    rest = said[2 + len(reply) :]
+    stops = [body for _, body in commands(bs, PLAYER_TOPIC) if body == {"action": "stop"}]
+    assert len(dm.asked) == 1
+    if then == "stop":
+        assert rest == []
+        assert len(stops) == 1  # the music stopped with everything else
+    elif then == "slow":
+        assert rest == ["routine.slow_down", "routine.close"]
+        assert not NEVER_AFTER_A_HEAVY_ANSWER & set(rest)
+        assert stops == []  # the music plays on
+        # The slow-down line comes after the silence, half as long again; not on the reply.
+        last = line(heard, reply[-1])
+        assert silence_before(bs, last, line(heard, "routine.slow_down")) >= (
+            20 * SLOW_FACTOR * SCALE - EPSILON
+        )
+    else:
+        assert rest == then
