@@ -13,7 +13,7 @@ from hassil.recognize import RecognizeResult
 from rhasspyhermes.intent import Intent, Slot, SlotRange
 from rhasspyhermes.nlu import NluIntent
 
-from skill.templates import Templates, load_templates
+from skill.templates import DEFAULT_ROUTINES, Templates, load_templates
 
 STOP_INTENT = "AftercareStop"
 """The intent that wins whenever an utterance could also mean something else."""
@@ -35,10 +35,21 @@ class Recognizer:
         playlists: Sequence[str] = (),
         safewords: Sequence[str] = ("red",),
         names: Sequence[str] = (),
+        caution_words: Sequence[str] = ("yellow",),
+        routines: Sequence[str] = DEFAULT_ROUTINES,
     ) -> Recognizer:
-        """Load intents_dir/<language>/*.yaml with the configured playlists, names, safewords."""
+        """Load intents_dir/<language>/*.yaml with the config's playlists, names and words.
+
+        routines: every routine name people can ask for (skill.routines.routine_names).
+        """
         templates = load_templates(
-            intents_dir, language=language, playlists=playlists, safewords=safewords, names=names
+            intents_dir,
+            language=language,
+            playlists=playlists,
+            safewords=safewords,
+            names=names,
+            caution_words=caution_words,
+            routines=routines,
         )
         return cls(templates)
 

@@ -28,10 +28,31 @@ PLAYLIST_LIST = "playlist"
 NAMES_LIST = "names"
 """Reserved list name, filled from the configured names at load time."""
 
+ROUTINES_LIST = "routines"
+"""Reserved list name, filled from the routine names (shipped and configured) at load time."""
+
+ROUTINE_ALIAS_LIST = "routine_alias"
+"""Template list of other words for routines ("quick" -> short); a routine's own name wins."""
+
 SAFEWORD_RULE = "safeword"
 """Reserved expansion rule name, filled from the configured safewords at load time."""
 
+CAUTION_RULE = "caution_word"
+"""Reserved expansion rule name, filled from the configured caution words at load time."""
+
+DEFAULT_ROUTINES = ("short", "long", "quiet")
+"""The shipped routines' names (skill/routines.yaml), for callers without a config."""
+
 _NO_SAFEWORDS_LIST = "no_safewords"
+_NO_CAUTION_WORDS_LIST = "no_caution_words"
+_RESERVED_RULES = {SAFEWORD_RULE: "safewords", CAUTION_RULE: "caution words"}
+_RESERVED_LISTS = (
+    PLAYLIST_LIST,
+    NAMES_LIST,
+    ROUTINES_LIST,
+    _NO_SAFEWORDS_LIST,
+    _NO_CAUTION_WORDS_LIST,
+)
 _TOP_KEYS = ("expansion_rules", "intents", "language", "lists", "skip_words")
 _LIST_KEYS = ("range", "values")
 _RANGE_KEYS = ("from", "step", "to")
@@ -39,7 +60,7 @@ _RANGE_KEYS = ("from", "step", "to")
 
 @dataclass(frozen=True)
 class Templates:
-    """The merged sentence templates of one language, with playlists and safewords filled in."""
+    """The merged sentence templates of one language, with the config's words filled in."""
 
     language: str
     """Language code, e.g. "en"."""
@@ -62,6 +83,12 @@ class Templates:
     safewords: tuple[str, ...] = ()
     """The configured safewords, normalized as they are matched."""
 
+    caution_words: tuple[str, ...] = ()
+    """The configured caution words, normalized as they are matched."""
+
+    routines: tuple[str, ...] = ()
+    """The routine names people can ask for, as the routine slot returns them."""
+
     def utterance(self, text: str) -> str:
         """text normalized, without the hesitation words listed under skip_words."""
         return _drop_words(normalize(text), self.document["skip_words"])
@@ -74,8 +101,15 @@ def load_templates(
     playlists: Sequence[str] = (),
     safewords: Sequence[str] = ("red",),
     names: Sequence[str] = (),
+    caution_words: Sequence[str] = ("yellow",),
+    routines: Sequence[str] = DEFAULT_ROUTINES,
 ) -> Templates:
-    """Read every intents_dir/<language>/*.yaml; fill in playlists, names and safewords."""
+    """Read every intents_dir/<language>/*.yaml; fill in the config's words.
+
+    playlists, names and routines become the reserved lists {playlist}, {names} and
+    {routines}; safewords and caution_words the reserved rules <safeword> and
+    <caution_word>, which match nothing when empty.
+    """
     folder = Path(intents_dir) / language
     files = tuple(sorted(folder.glob("*.yaml")))
     if not files:
@@ -97,16 +131,16 @@ def load_templates(
 
     skip_words = merged["skip_words"]
     playlist_values = _playlist_values(playlists, skip_words)
-    spoken_safewords = _spoken_safewords(safewords, skip_words)
     merged["lists"][PLAYLIST_LIST] = {"values": playlist_values}
     name_values = _playlist_values(names, skip_words, what="name")
     merged["lists"][NAMES_LIST] = {"values": name_values}
-    if spoken_safewords:
-        merged["expansion_rules"][SAFEWORD_RULE] = "(" + "|".join(spoken_safewords) + ")"
-    else:
-        # An empty list never matches, so the safeword templates stay valid but inert.
-        merged["lists"][_NO_SAFEWORDS_LIST] = {"values": []}
-        merged["expansion_rules"][SAFEWORD_RULE] = f"{{{_NO_SAFEWORDS_LIST}}}"
+    routine_values = _playlist_values(routines, skip_words, what="routine")
+    merged["lists"][ROUTINES_LIST] = {"values": routine_values}
+    _shadow(merged["lists"], ROUTINE_ALIAS_LIST, {value["in"] for value in routine_values})
+    spoken_safewords = _spoken_words(safewords, skip_words)
+    _fill_rule(merged, SAFEWORD_RULE, _NO_SAFEWORDS_LIST, spoken_safewords)
+    spoken_caution = _spoken_words(caution_words, skip_words, what="caution word")
+    _fill_rule(merged, CAUTION_RULE, _NO_CAUTION_WORDS_LIST, spoken_caution)
     _check_references(templates, merged)
     # Skip words are dropped from the input before matching (Templates.utterance),
     # which spares hassil from matching every utterance twice.
@@ -118,6 +152,8 @@ def load_templates(
         playlists=tuple(value["out"] for value in playlist_values),
         safewords=spoken_safewords,
         names=tuple(value["out"] for value in name_values),
+        caution_words=spoken_caution,
+        routines=tuple(value["out"] for value in routine_values),
     )
 
 
@@ -164,8 +200,10 @@ def _check_document(
     rules = _mapping(where, "expansion_rules", document.get("expansion_rules", {}))
     for name, body in rules.items():
         key = f"expansion_rules.{name}"
-        if name == SAFEWORD_RULE:
-            raise DataFileError(where, key, "reserved: filled from the configured safewords")
+        if name in _RESERVED_RULES:
+            raise DataFileError(
+                where, key, f"reserved: filled from the configured {_RESERVED_RULES[name]}"
+            )
         if not isinstance(body, str):
             raise DataFileError(where, key, "expected a template string")
         yield path, key, _parse(where, key, body)
@@ -208,7 +246,7 @@ def _check_list(
 ) -> Iterator[tuple[Path, str, Expression]]:
     """Check lists.<name>: either {values: [...]} or {range: {from, to, step}}."""
     where = str(path)
-    if name in (PLAYLIST_LIST, NAMES_LIST, _NO_SAFEWORDS_LIST):
+    if name in _RESERVED_LISTS:
         raise DataFileError(where, key, "reserved: filled from the config at load time")
     if not isinstance(body, Mapping) or len(body) != 1 or next(iter(body)) not in _LIST_KEYS:
         raise DataFileError(where, key, f"expected a mapping with one of: {', '.join(_LIST_KEYS)}")
@@ -359,7 +397,7 @@ def _find_rule_file(templates: list[tuple[Path, str, Expression]], name: str) ->
 def _playlist_values(
     playlists: Sequence[str], skip_words: Sequence[str], *, what: str = "playlist"
 ) -> list[dict[str, str]]:
-    """List values for configured playlists (or names): spoken normalized, returned as given."""
+    """List values for configured playlists, names or routines: spoken normalized, out as given."""
     values: list[dict[str, str]] = []
     seen: dict[str, str] = {}
     for name in playlists:
@@ -373,16 +411,43 @@ def _playlist_values(
     return values
 
 
-def _spoken_safewords(safewords: Sequence[str], skip_words: Sequence[str]) -> tuple[str, ...]:
-    """The safewords normalized as input is, without duplicates."""
+def _spoken_words(
+    words: Sequence[str], skip_words: Sequence[str], *, what: str = "safeword"
+) -> tuple[str, ...]:
+    """Safewords (or caution words) normalized as input is, without duplicates."""
     spoken: list[str] = []
-    for word in safewords:
+    for word in words:
         normalized = _drop_words(normalize(word), skip_words)
         if not normalized:
-            raise ValueError(f"safeword {word!r} has no words to speak; choose a spoken word")
+            raise ValueError(f"{what} {word!r} has no words to speak; choose a spoken word")
         if normalized not in spoken:
             spoken.append(normalized)
     return tuple(spoken)
+
+
+def _fill_rule(merged: dict[str, Any], rule: str, empty_list: str, words: Sequence[str]) -> None:
+    """Set a reserved rule to the spoken words, or to an empty list that never matches.
+
+    With no words the templates using the rule stay valid but inert.
+    """
+    if words:
+        merged["expansion_rules"][rule] = "(" + "|".join(words) + ")"
+    else:
+        merged["lists"][empty_list] = {"values": []}
+        merged["expansion_rules"][rule] = f"{{{empty_list}}}"
+
+
+def _shadow(lists: dict[str, Any], name: str, spoken: Collection[str]) -> None:
+    """Drop the values of list name said like one of spoken: a routine's own name wins."""
+    body = lists.get(name)
+    if not spoken or not isinstance(body, Mapping) or "values" not in body:
+        return
+    kept = [
+        value
+        for value in body["values"]
+        if normalize(value if isinstance(value, str) else value["in"]) not in spoken
+    ]
+    lists[name] = {"values": kept}
 
 
 def _drop_words(text: str, words: Collection[str]) -> str:

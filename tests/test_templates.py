@@ -8,7 +8,8 @@ import pytest
 
 from skill.errors import DataFileError
 from skill.nlu import Recognizer
-from skill.templates import load_templates
+from skill.routines import routine_names
+from skill.templates import DEFAULT_ROUTINES, load_templates
 
 STOP = "AftercareStop"
 
@@ -85,6 +86,16 @@ def _write(folder: Path, name: str, text: str) -> Path:
             "reserved",
         ),
         (
+            VALID + "expansion_rules:\n  caution_word: yellow\n",
+            "expansion_rules.caution_word",
+            "configured caution words",
+        ),
+        (
+            VALID + "lists:\n  routines:\n    values: [short]\n",
+            "lists.routines",
+            "reserved",
+        ),
+        (
             VALID + "lists:\n  size:\n    range: {from: 9, to: 1}\n",
             "lists.size.range",
             "from <= to",
@@ -135,3 +146,65 @@ def test_intents_merge_across_files(tmp_path: Path) -> None:
         result = recognizer.recognize(utterance)
         assert result is not None
         assert result.intent.intent_name == STOP
+
+
+def test_config_words_fill_the_reserved_names(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "a.yaml",
+        """\
+language: en
+intents:
+  AftercareStart:
+    data:
+      - sentences:
+          - "start {routines:routine}"
+          - "start the {routine_alias:routine} one"
+  AftercareCaution:
+    data:
+      - sentences:
+          - "<caution_word> [please]"
+lists:
+  routine_alias:
+    values:
+      - {in: "quick", out: "short"}
+      - {in: "morning", out: "short"}
+""",
+    )
+    templates = load_templates(
+        tmp_path, routines=("short", "Gentle_Morning", "morning"), caution_words=("Amber!",)
+    )
+    assert templates.routines == ("short", "Gentle_Morning", "morning")
+    assert templates.caution_words == ("amber",)
+    assert templates.document["lists"]["routines"]["values"] == [
+        {"in": "short", "out": "short"},
+        {"in": "gentle morning", "out": "Gentle_Morning"},
+        {"in": "morning", "out": "morning"},
+    ]
+    # "morning" is a routine's own name now, so it is no longer another word for short
+    assert templates.document["lists"]["routine_alias"]["values"] == [
+        {"in": "quick", "out": "short"}
+    ]
+    recognizer = Recognizer(templates)
+    for utterance, slots in [
+        ("start gentle morning", [("routine", "Gentle_Morning")]),
+        ("start the quick one", [("routine", "short")]),
+        ("start morning", [("routine", "morning")]),
+    ]:
+        result = recognizer.recognize(utterance)
+        assert result is not None, utterance
+        assert [(slot.slot_name, slot.value["value"]) for slot in result.slots or ()] == slots
+    assert recognizer.recognize("start the morning one") is None
+    result = recognizer.recognize("amber please")
+    assert result is not None
+    assert result.intent.intent_name == "AftercareCaution"
+
+
+def test_routine_names_that_sound_the_same_are_refused(tmp_path: Path) -> None:
+    _write(tmp_path, "a.yaml", VALID)
+    with pytest.raises(ValueError, match="routines 'gentle_morning' and 'gentle-morning'"):
+        load_templates(tmp_path, routines=("gentle_morning", "gentle-morning"))
+
+
+def test_the_default_routines_are_the_shipped_ones() -> None:
+    assert routine_names() == DEFAULT_ROUTINES
