@@ -9,6 +9,7 @@ import pytest
 from rhasspyhermes.nlu import NluIntent
 
 from skill.nlu import Recognizer, slot_value
+from skill.templates import DEFAULT_ROUTINES
 from skill.text import normalize
 
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
@@ -34,6 +35,10 @@ RECALL = "AftercareRecall"
 FORGET = "AftercareForget"
 FOLLOW_UP = "AftercareFollowUp"
 CANCEL_FOLLOW_UP = "AftercareCancelFollowUp"
+HELP = "AftercareHelp"
+SKIP = "AftercareSkip"
+MUSIC_OFF = "AftercareMusicOff"
+CAUTION = "AftercareCaution"
 
 Slots = dict[str, str | int]
 
@@ -129,15 +134,14 @@ CASES: list[tuple[str, str, Slots]] = [
     ("enough", STOP, {}),
     ("end aftercare", STOP, {}),
     ("stop the breathing", STOP, {}),
-    ("stop the music", STOP, {}),
-    ("turn off the music", STOP, {}),
+    ("stop the sounds", STOP, {}),
     ("cancel", STOP, {}),
     ("please stop", STOP, {}),
     ("stop stop stop", STOP, {}),
     ("no no stop", STOP, {}),
     ("i want to stop", STOP, {}),
     ("we're done for tonight", STOP, {}),
-    ("no more music", STOP, {}),
+    ("no more", STOP, {}),
     ("red", STOP, {}),
     ("Red!", STOP, {}),
     ("red red", STOP, {}),
@@ -148,6 +152,78 @@ CASES: list[tuple[str, str, Slots]] = [
     ("safeword", STOP, {}),
     ("i'm using my safeword", STOP, {}),
     ("PINEAPPLE", STOP, {}),
+    ("I said red", STOP, {}),
+    ("so red", STOP, {}),
+    ("i'm calling red", STOP, {}),
+    # AftercareCaution, with the default caution word
+    ("yellow", CAUTION, {}),
+    ("Yellow!", CAUTION, {}),
+    ("yellow yellow", CAUTION, {}),
+    ("yellow please", CAUTION, {}),
+    ("yellow now", CAUTION, {}),
+    ("okay yellow", CAUTION, {}),
+    ("I'm calling yellow", CAUTION, {}),
+    ("i'm calling a yellow", CAUTION, {}),
+    ("I say yellow", CAUTION, {}),
+    ("i said yellow", CAUTION, {}),
+    ("we're at yellow", CAUTION, {}),
+    # AftercareMusicOff: the music alone (these were AftercareStop)
+    ("stop the music", MUSIC_OFF, {}),
+    ("no music", MUSIC_OFF, {}),
+    ("music off", MUSIC_OFF, {}),
+    ("turn the music off", MUSIC_OFF, {}),
+    ("turn off the music", MUSIC_OFF, {}),
+    ("no more music", MUSIC_OFF, {}),
+    ("we don't want music", MUSIC_OFF, {}),
+    ("without music", MUSIC_OFF, {}),
+    ("skip the music", MUSIC_OFF, {}),
+    ("could you stop the music please", MUSIC_OFF, {}),
+    ("switch the playlist off", MUSIC_OFF, {}),
+    ("kill the music", MUSIC_OFF, {}),
+    ("no more songs", MUSIC_OFF, {}),
+    ("i don't need any music", MUSIC_OFF, {}),
+    # AftercareHelp
+    ("help", HELP, {}),
+    ("help me", HELP, {}),
+    ("Help!", HELP, {}),
+    ("please help us", HELP, {}),
+    ("somebody help", HELP, {}),
+    ("I need help", HELP, {}),
+    ("we need help", HELP, {}),
+    ("she needs help", HELP, {}),
+    ("we need an ambulance", HELP, {}),
+    ("i need a doctor", HELP, {}),
+    ("call an ambulance", HELP, {}),
+    ("call someone", HELP, {}),
+    ("get help", HELP, {}),
+    ("can you call for help", HELP, {}),
+    ("call nine one one", HELP, {}),
+    ("call 911", HELP, {}),
+    ("call triple nine", HELP, {}),
+    ("call one one two", HELP, {}),
+    ("call emergency services", HELP, {}),
+    ("call the police", HELP, {}),
+    ("this is an emergency", HELP, {}),
+    # AftercareSkip ("no thanks", "skip it" and the like were AftercareNotNow)
+    ("skip", SKIP, {}),
+    ("skip this", SKIP, {}),
+    ("skip it", SKIP, {}),
+    ("skip that", SKIP, {}),
+    ("skip that one", SKIP, {}),
+    ("skip this one", SKIP, {}),
+    ("let's skip it", SKIP, {}),
+    ("can we skip this part", SKIP, {}),
+    ("skip the breathing", SKIP, {}),
+    ("next", SKIP, {}),
+    ("next one", SKIP, {}),
+    ("next please", SKIP, {}),
+    ("not this one", SKIP, {}),
+    ("no thanks", SKIP, {}),
+    ("no thank you", SKIP, {}),
+    ("No, thank you.", SKIP, {}),
+    ("move on", SKIP, {}),
+    ("let's move on", SKIP, {}),
+    ("on to the next one", SKIP, {}),
     # AftercareSlower and AftercareFaster
     ("slower please", SLOWER, {}),
     ("slow it down", SLOWER, {}),
@@ -228,15 +304,106 @@ CASES: list[tuple[str, str, Slots]] = [
     ("not great", FEELING, {"feeling": "not_okay"}),
     ("not so good", FEELING, {"feeling": "not_okay"}),
     ("no i'm really not okay", FEELING, {"feeling": "not_okay"}),
-    ("i don't feel safe", FEELING, {"feeling": "not_okay"}),
     ("i've been better", FEELING, {"feeling": "not_okay"}),
     ("i feel a bit off", FEELING, {"feeling": "not_okay"}),
-    ("it hurts", FEELING, {"feeling": "hurt"}),
+    ("dizzy", FEELING, {"feeling": "not_okay"}),
+    ("i'm a bit lightheaded", FEELING, {"feeling": "not_okay"}),
+    ("i feel light headed", FEELING, {"feeling": "not_okay"}),
+    # sore: mild pain
+    ("sore", FEELING, {"feeling": "sore"}),
+    ("stinging", FEELING, {"feeling": "sore"}),
+    ("tender", FEELING, {"feeling": "sore"}),
+    ("achy", FEELING, {"feeling": "sore"}),
+    ("raw", FEELING, {"feeling": "sore"}),
+    ("i'm a bit sore", FEELING, {"feeling": "sore"}),
+    ("my bum is a bit sore", FEELING, {"feeling": "sore"}),
+    ("it hurts a bit", FEELING, {"feeling": "sore"}),
+    ("it hurts", FEELING, {"feeling": "sore"}),
+    ("that hurt", FEELING, {"feeling": "sore"}),
+    ("my back hurts", FEELING, {"feeling": "sore"}),
+    ("it stings", FEELING, {"feeling": "sore"}),
+    ("something hurts", FEELING, {"feeling": "sore"}),
+    ("my wrists are sore", FEELING, {"feeling": "sore"}),
+    ("my wrists hurt", FEELING, {"feeling": "sore"}),
+    ("it's a bit tender", FEELING, {"feeling": "sore"}),
+    ("ouch", FEELING, {"feeling": "sore"}),
+    # hurt: real injury
     ("i'm hurt", FEELING, {"feeling": "hurt"}),
-    ("something hurts", FEELING, {"feeling": "hurt"}),
-    ("my wrists are sore", FEELING, {"feeling": "hurt"}),
+    ("I'm in pain", FEELING, {"feeling": "hurt"}),
     ("i'm in a lot of pain", FEELING, {"feeling": "hurt"}),
-    ("ouch", FEELING, {"feeling": "hurt"}),
+    ("in a lot of pain", FEELING, {"feeling": "hurt"}),
+    ("it really hurts", FEELING, {"feeling": "hurt"}),
+    ("hurts a lot", FEELING, {"feeling": "hurt"}),
+    ("it hurts so much", FEELING, {"feeling": "hurt"}),
+    ("bleeding", FEELING, {"feeling": "hurt"}),
+    ("i'm bleeding", FEELING, {"feeling": "hurt"}),
+    ("faint", FEELING, {"feeling": "hurt"}),
+    ("i feel faint", FEELING, {"feeling": "hurt"}),
+    ("fainting", FEELING, {"feeling": "hurt"}),
+    ("passing out", FEELING, {"feeling": "hurt"}),
+    ("i think i'm going to pass out", FEELING, {"feeling": "hurt"}),
+    ("can't move", FEELING, {"feeling": "hurt"}),
+    ("i can't move", FEELING, {"feeling": "hurt"}),
+    ("i can't feel my hands", FEELING, {"feeling": "hurt"}),
+    ("my hands are numb", FEELING, {"feeling": "hurt"}),
+    ("something is wrong", FEELING, {"feeling": "hurt"}),
+    ("i think something's wrong", FEELING, {"feeling": "hurt"}),
+    ("injured", FEELING, {"feeling": "hurt"}),
+    ("i hit my head", FEELING, {"feeling": "hurt"}),
+    # unsafe
+    ("i don't feel safe", FEELING, {"feeling": "unsafe"}),
+    ("I'm not safe", FEELING, {"feeling": "unsafe"}),
+    ("I didn't want that", FEELING, {"feeling": "unsafe"}),
+    ("I said no", FEELING, {"feeling": "unsafe"}),
+    ("that wasn't okay", FEELING, {"feeling": "unsafe"}),
+    ("I feel used", FEELING, {"feeling": "unsafe"}),
+    ("I feel scared of what happened", FEELING, {"feeling": "unsafe"}),
+    ("i feel unsafe", FEELING, {"feeling": "unsafe"}),
+    ("that went too far", FEELING, {"feeling": "unsafe"}),
+    # numb
+    ("numb", FEELING, {"feeling": "numb"}),
+    ("i feel numb", FEELING, {"feeling": "numb"}),
+    ("far away", FEELING, {"feeling": "numb"}),
+    ("i feel a bit far away", FEELING, {"feeling": "numb"}),
+    ("spacey", FEELING, {"feeling": "numb"}),
+    ("disconnected", FEELING, {"feeling": "numb"}),
+    ("out of it", FEELING, {"feeling": "numb"}),
+    ("foggy", FEELING, {"feeling": "numb"}),
+    ("not really here", FEELING, {"feeling": "numb"}),
+    ("i'm not really here", FEELING, {"feeling": "numb"}),
+    ("i can't feel anything", FEELING, {"feeling": "numb"}),
+    # tearful
+    ("crying", FEELING, {"feeling": "tearful"}),
+    ("i'm crying", FEELING, {"feeling": "tearful"}),
+    ("teary", FEELING, {"feeling": "tearful"}),
+    ("can't stop crying", FEELING, {"feeling": "tearful"}),
+    ("i can't stop crying", FEELING, {"feeling": "tearful"}),
+    ("weepy", FEELING, {"feeling": "tearful"}),
+    ("in tears", FEELING, {"feeling": "tearful"}),
+    # ashamed
+    ("ashamed", FEELING, {"feeling": "ashamed"}),
+    ("guilty", FEELING, {"feeling": "ashamed"}),
+    ("embarrassed", FEELING, {"feeling": "ashamed"}),
+    ("i feel a bit ashamed", FEELING, {"feeling": "ashamed"}),
+    ("i feel bad about it", FEELING, {"feeling": "ashamed"}),
+    # drop
+    ("I'm dropping", FEELING, {"feeling": "drop"}),
+    ("I think I'm in a drop", FEELING, {"feeling": "drop"}),
+    ("a drop", FEELING, {"feeling": "drop"}),
+    ("crashing", FEELING, {"feeling": "drop"}),
+    ("sub drop", FEELING, {"feeling": "drop"}),
+    ("coming down hard", FEELING, {"feeling": "drop"}),
+    ("i think i have sub drop", FEELING, {"feeling": "drop"}),
+    # about a partner
+    ("my partner is hurt", FEELING, {"feeling": "hurt"}),
+    ("they're crying", FEELING, {"feeling": "tearful"}),
+    ("she feels numb", FEELING, {"feeling": "numb"}),
+    ("he's bleeding", FEELING, {"feeling": "hurt"}),
+    ("they don't feel safe", FEELING, {"feeling": "unsafe"}),
+    ("my partner is dropping", FEELING, {"feeling": "drop"}),
+    ("she fainted", FEELING, {"feeling": "hurt"}),
+    ("he can't stop crying", FEELING, {"feeling": "tearful"}),
+    ("my partner's wrists are sore", FEELING, {"feeling": "sore"}),
     # AftercareNeed
     ("i need water", NEED, {"need": "water"}),
     ("water", NEED, {"need": "water"}),
@@ -266,6 +433,16 @@ CASES: list[tuple[str, str, Slots]] = [
     ("a hug", NEED, {"need": "cuddle"}),
     ("i need to be held", NEED, {"need": "cuddle"}),
     ("i'd love a cuddle", NEED, {"need": "cuddle"}),
+    ("I need space", NEED, {"need": "space"}),
+    ("I need some space", NEED, {"need": "space"}),
+    ("don't touch me", NEED, {"need": "space"}),
+    ("please don't touch me", NEED, {"need": "space"}),
+    ("I want to be alone", NEED, {"need": "space"}),
+    ("give me a minute", NEED, {"need": "space"}),
+    ("I need a moment to myself", NEED, {"need": "space"}),
+    ("she needs some space", NEED, {"need": "space"}),
+    ("leave me alone", NEED, {"need": "space"}),
+    ("i need some time alone", NEED, {"need": "space"}),
     # AftercareQuiet
     ("no talking", QUIET, {}),
     ("just be quiet", QUIET, {}),
@@ -292,20 +469,19 @@ CASES: list[tuple[str, str, Slots]] = [
     ("tell me it's going to be okay", AFFIRM, {}),
     # AftercareNotNow
     ("not now", NOT_NOW, {}),
-    ("no thanks", NOT_NOW, {}),
-    ("no thank you", NOT_NOW, {}),
-    ("No, thank you.", NOT_NOW, {}),
     ("maybe later", NOT_NOW, {}),
     ("nothing thanks", NOT_NOW, {}),
     ("we're fine for now", NOT_NOW, {}),
     ("i'm good for now thanks", NOT_NOW, {}),
-    ("skip it", NOT_NOW, {}),
     ("no", NOT_NOW, {}),
     ("nope", NOT_NOW, {}),
     ("no thanks we're good", NOT_NOW, {}),
     ("we don't need anything right now", NOT_NOW, {}),
     ("i'd rather not", NOT_NOW, {}),
     ("never mind", NOT_NOW, {}),
+    ("i'll pass", NOT_NOW, {}),
+    ("nothing", NOT_NOW, {}),
+    ("no thanks not right now", NOT_NOW, {}),
     # AftercarePrefer
     ("we prefer the long aftercare", PREFER, {"routine": "long"}),
     ("we usually do short aftercare", PREFER, {"routine": "short"}),
@@ -376,7 +552,6 @@ CASES: list[tuple[str, str, Slots]] = [
     ("okay start breathing", BREATHE, {}),
     ("okay stop", STOP, {}),
     ("no stop", STOP, {}),
-    ("stop the music", STOP, {}),
     ("cancel it", STOP, {}),
     ("i'm done", STOP, {}),
     ("quiet aftercare please", START, {"routine": "quiet"}),
@@ -480,7 +655,6 @@ UNRELATED = [
     "my name is",
     "call me a taxi",
     "i'm tired of this show",
-    "skip",
     "quieter",
     "turn it down",
     "what's my horoscope",
@@ -491,6 +665,27 @@ UNRELATED = [
     "what did you say",
     "good job",
     "not bad weather today",
+    # ... and near misses of the hard-moment intents: a safeword or caution word inside
+    # another sentence, help with a chore, a player's skip, music on another speaker
+    "red wine or white wine",
+    "the yellow one",
+    "i like the red one",
+    "can you red",
+    "is the light yellow",
+    "help me find my phone",
+    "can you help me with the shopping list",
+    "call my sister",
+    "next track",
+    "skip this ad",
+    "skip to the next song",
+    "turn the music down",
+    "turn down the music",
+    "music in the kitchen",
+    "i need some space on my phone",
+    "the music is off",
+    "i'm calling my mum",
+    "start the dishwasher on quick",
+    "i can't breathe",
 ]
 
 
@@ -532,9 +727,15 @@ def test_cases_cover_every_intent_and_slot_value(recognizer: Recognizer) -> None
     assert {v for i, n, v in seen if (i, n) == (START, "routine")} == {"short", "long", "quiet"}
     for intent, name in [(BREATHE, "minutes"), (BREATHE, "rounds"), (MORE, "minutes")]:
         assert any((i, n) == (intent, name) for i, n, _v in seen)
-    feelings = {"good", "okay", "tired", "sad", "anxious", "not_okay", "hurt"}
+    feelings = {
+        *("good", "okay", "tired", "sad", "anxious", "not_okay", "hurt"),
+        *("sore", "unsafe", "numb", "tearful", "ashamed", "drop"),
+    }
     assert {v for i, n, v in seen if (i, n) == (FEELING, "feeling")} == feelings
-    needs = {"water", "blanket", "snack", "towel", "tissues", "cold_pack", "quiet", "cuddle"}
+    needs = {
+        *("water", "blanket", "snack", "towel", "tissues", "cold_pack", "quiet", "cuddle"),
+        "space",
+    }
     assert {v for i, n, v in seen if (i, n) == (NEED, "need")} == needs
     assert {v for i, n, v in seen if (i, n) == (FOLLOW_UP, "when")} == {"morning", "tonight"}
     prefer = {(n, v) for i, n, v in seen if i == PREFER}
@@ -568,6 +769,10 @@ def test_intent_names(recognizer: Recognizer) -> None:
         FORGET,
         FOLLOW_UP,
         CANCEL_FOLLOW_UP,
+        HELP,
+        SKIP,
+        MUSIC_OFF,
+        CAUTION,
     }
 
 
@@ -770,6 +975,12 @@ def test_without_names_no_one_is_named(recognizer: Recognizer) -> None:
         ("tired but happy", FEELING, [("feeling", "tired"), ("feeling", "good")]),
         ("i'm okay just a bit sad", FEELING, [("feeling", "okay"), ("feeling", "sad")]),
         ("some water and a blanket please", NEED, [("need", "water"), ("need", "blanket")]),
+        # the skill answers the most serious of them
+        ("I'm fine but sore", FEELING, [("feeling", "okay"), ("feeling", "sore")]),
+        ("tired but hurting", FEELING, [("feeling", "tired"), ("feeling", "hurt")]),
+        ("good but not okay", FEELING, [("feeling", "good"), ("feeling", "not_okay")]),
+        ("i'm okay but my back hurts", FEELING, [("feeling", "okay"), ("feeling", "sore")]),
+        ("tired and a bit teary", FEELING, [("feeling", "tired"), ("feeling", "tearful")]),
     ],
 )
 def test_repeated_slots_keep_their_spoken_order(
@@ -798,6 +1009,11 @@ def test_repeated_slots_keep_their_spoken_order(
         ("we're fine for now", (NEED, NOT_NOW, STOP), NOT_NOW),
         ("okay start breathing", (NEED, NOT_NOW, STOP), None),
         ("i'm okay", (NEED, NOT_NOW, STOP), None),
+        # "no thanks" is a skip now: a check-in must listen for AftercareSkip to hear it
+        ("no thanks", (NEED, NOT_NOW, STOP), None),
+        ("no thanks", (NEED, NOT_NOW, SKIP, STOP), SKIP),
+        ("yellow", (FEELING, NOT_NOW, QUIET, STOP, CAUTION), CAUTION),
+        ("help", (FEELING, NOT_NOW, QUIET, STOP, HELP), HELP),
     ],
 )
 def test_answers_under_an_intent_filter(
@@ -805,3 +1021,87 @@ def test_answers_under_an_intent_filter(
 ) -> None:
     result = recognizer.recognize(utterance, intent_filter=allowed)
     assert (result.intent.intent_name if result else None) == expected
+
+
+# --- the config's routines and traffic-light words ---------------------------
+
+
+def test_a_configured_routine_is_started_and_preferred_by_name() -> None:
+    recognizer = Recognizer.load(INTENTS_DIR, routines=(*DEFAULT_ROUTINES, "gentle_morning"))
+    assert recognizer.templates.routines == ("short", "long", "quiet", "gentle_morning")
+    for utterance, intent_name in [
+        ("start the gentle morning aftercare", START),
+        ("Start the gentle-morning routine.", START),
+        ("let's do gentle morning", START),
+        ("we prefer the gentle morning aftercare", PREFER),
+    ]:
+        result = recognizer.recognize(utterance)
+        assert result is not None, utterance
+        assert (result.intent.intent_name, _slots(result)) == (
+            intent_name,
+            {"routine": "gentle_morning"},
+        )
+    # the shipped names and their other words still work
+    for utterance, routine in [("a quick aftercare", "short"), ("the long routine", "long")]:
+        result = recognizer.recognize(utterance)
+        assert result is not None, utterance
+        assert _slots(result) == {"routine": routine}
+
+
+def test_only_routines_that_exist_are_named(recognizer: Recognizer) -> None:
+    assert recognizer.recognize("start the gentle morning aftercare") is None
+    assert recognizer.recognize("start gentle morning") is None
+
+
+def test_a_routine_name_wins_over_another_word_for_a_shipped_one() -> None:
+    default = Recognizer.load(INTENTS_DIR).recognize("a quick aftercare")
+    assert default is not None
+    assert slot_value(default, "routine") == "short"
+    own = Recognizer.load(INTENTS_DIR, routines=(*DEFAULT_ROUTINES, "quick"))
+    result = own.recognize("a quick aftercare")
+    assert result is not None
+    assert [slot.value["value"] for slot in result.slots or ()] == ["quick"]
+
+
+def test_a_custom_caution_word() -> None:
+    recognizer = Recognizer.load(INTENTS_DIR, caution_words=("Orange",))
+    assert recognizer.templates.caution_words == ("orange",)
+    for utterance in ("orange", "Orange!", "orange orange", "orange please", "i said orange"):
+        result = recognizer.recognize(utterance)
+        assert result is not None, utterance
+        assert result.intent.intent_name == CAUTION
+    assert recognizer.recognize("yellow") is None
+    assert recognizer.recognize("an orange please") is None
+
+
+def test_without_caution_words_nothing_cautions() -> None:
+    recognizer = Recognizer.load(INTENTS_DIR, caution_words=())
+    assert recognizer.recognize("yellow") is None
+    assert CAUTION in recognizer.intent_names
+
+
+@pytest.mark.parametrize(
+    "utterance",
+    [
+        "red wine or white wine",
+        "the yellow one",
+        "can you red",
+        "let's yellow",
+        "time for red",
+        "i like red",
+        "red and yellow",
+        "yellow for me",
+        "a yellow blanket",
+        "red alert",
+        "is it yellow",
+    ],
+)
+def test_traffic_light_words_count_only_on_their_own(
+    recognizer: Recognizer, utterance: str
+) -> None:
+    assert recognizer.recognize(utterance) is None
+
+
+def test_unspeakable_caution_words_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"caution word '\.\.\.' has no words"):
+        Recognizer.load(INTENTS_DIR, caution_words=("...",))
