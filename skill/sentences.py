@@ -1,7 +1,7 @@
 """Export the sentence templates for Rhasspy 2.5 (sentences.ini) and Home Assistant (YAML).
 
 Both exports come from the same hassil templates the built-in recognizer uses,
-with the configured playlists and safewords filled in.
+with the configured playlists, names, routines, safewords and caution words filled in.
 
 The Rhasspy export renders every hassil expression in Rhasspy's own syntax:
 hassil lists become rules of `spoken:value` alternatives used as
@@ -10,7 +10,8 @@ hassil lists become rules of `spoken:value` alternatives used as
 written with digits are left out: Rhasspy's speech recognizer only produces
 words, and its trainer would turn digits into integer slots. A template that
 cannot match anything (for example one naming `{playlist}` when no playlist is
-configured) is left out.
+configured) is left out, and so is an intent left without sentences (AftercareCaution
+when no caution word is configured).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def to_rhasspy(source: Recognizer | Templates) -> str:
 
 
 def to_hassil(source: Recognizer | Templates) -> str:
-    """A Home Assistant custom-sentences YAML file, with playlists and safewords filled in."""
+    """A Home Assistant custom-sentences YAML file, with the config's words filled in."""
     templates = source.templates if isinstance(source, Recognizer) else source
     document = templates.document
     header = (
@@ -85,12 +86,16 @@ class _RhasspyWriter:
         """The whole sentences.ini text."""
         playlists = ", ".join(" ".join(name.split()) for name in self._templates.playlists)
         safewords = ", ".join(self._templates.safewords) or "(none)"
+        caution_words = ", ".join(self._templates.caution_words) or "(none)"
+        routines = ", ".join(self._templates.routines) or "(none)"
         lines = [
             "# Rhasspy 2.5 sentences for Aftercare, generated from "
             f"intents/{self._templates.language}/*.yaml.",
             "# Do not edit: change the templates or the config and export again.",
             f"# Playlists: {playlists or '(none)'}",
+            f"# Routines: {routines}",
             f"# Safewords: {safewords}",
+            f"# Caution words: {caution_words}",
         ]
         for intent_name, intent in self._intents.intents.items():
             deps: set[str] = set()
@@ -100,6 +105,8 @@ class _RhasspyWriter:
                     rendered = self._render(parse_sentence(text).expression, deps)
                     if rendered and rendered not in sentences:
                         sentences.append(rendered)
+            if not sentences:
+                continue  # nothing to say: e.g. AftercareCaution with no caution words
             lines.extend(["", f"[{intent_name}]"])
             lines.extend(f"{name} = {self._bodies[name]}" for name in self._closure(deps))
             lines.extend(_escape_line(sentence) for sentence in sentences)

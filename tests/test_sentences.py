@@ -18,6 +18,7 @@ from skill.templates import Templates, load_templates
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
 PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")
 SAFEWORDS = ("red", "Pineapple")
+ROUTINES = ("short", "long", "quiet", "gentle_morning")
 
 SLOTS = {
     "AftercareStart": {"routine"},
@@ -40,13 +41,17 @@ SLOTS = {
     "AftercareForget": set(),
     "AftercareFollowUp": {"when"},
     "AftercareCancelFollowUp": set(),
+    "AftercareHelp": set(),
+    "AftercareSkip": set(),
+    "AftercareMusicOff": set(),
+    "AftercareCaution": set(),
 }
 
 
 @pytest.fixture(scope="module")
 def templates() -> Templates:
-    """The shipped English templates with two playlists and two safewords."""
-    return load_templates(INTENTS_DIR, playlists=PLAYLISTS, safewords=SAFEWORDS)
+    """The shipped English templates with two playlists, two safewords and a routine added."""
+    return load_templates(INTENTS_DIR, playlists=PLAYLISTS, safewords=SAFEWORDS, routines=ROUTINES)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +108,11 @@ def test_multi_word_values_are_grouped_before_the_colon(ini: str) -> None:
     # Rhasspy cannot output "!" in a value; the skill gets "Mum's Lullabies".
     assert "(mum's lullabies):(Mum's Lullabies)" in ini
     assert "safeword = (red | pineapple)" in ini
+    assert "caution_word = yellow" in ini
+    assert "(gentle morning):gentle_morning" in ini
+    assert "# Routines: short, long, quiet, gentle_morning" in ini
+    assert "# Safewords: red, pineapple" in ini
+    assert "# Caution words: yellow" in ini
 
 
 def test_no_hassil_only_syntax_is_left(ini: str) -> None:
@@ -125,6 +135,15 @@ def test_sentences_starting_with_an_optional_are_escaped(tmp_path: Path) -> None
     assert "(halt now | now halt)" in text.splitlines()
     parser = _sections(text)
     assert "\\[please] stop" in parser["AftercareStop"]
+
+
+def test_an_intent_without_caution_words_is_left_out() -> None:
+    text = to_rhasspy(load_templates(INTENTS_DIR, caution_words=()))
+    assert "[AftercareCaution]" not in text
+    assert "# Caution words: (none)" in text
+    assert "[AftercareStop]" in text
+    custom = to_rhasspy(load_templates(INTENTS_DIR, caution_words=("Amber", "orange")))
+    assert "caution_word = (amber | orange)" in custom
 
 
 def test_templates_that_cannot_match_are_left_out(tmp_path: Path) -> None:
@@ -166,14 +185,18 @@ def test_hassil_export_loads_back_and_recognizes(templates: Templates) -> None:
         ),
         "two more minutes": ("AftercareMore", {"minutes": 2}),
         "a long aftercare": ("AftercareStart", {"routine": "long"}),
+        "start the gentle morning aftercare": ("AftercareStart", {"routine": "gentle_morning"}),
         "slow it down": ("AftercareSlower", {}),
+        "yellow": ("AftercareCaution", {}),
+        "I said yellow": ("AftercareCaution", {}),
     }
     for utterance, (intent, slots) in samples.items():
         result = recognize(utterance, intents)
         assert result is not None, utterance
         assert result.intent.name == intent
         assert {name: entity.value for name, entity in result.entities.items()} == slots
-    assert recognize("stop the alarm", intents) is None
+    for unrelated in ("stop the alarm", "red wine or white wine", "the yellow one", "good morning"):
+        assert recognize(unrelated, intents) is None, unrelated
 
 
 def test_check_in_values_are_exported(ini: str) -> None:
@@ -185,8 +208,11 @@ def test_check_in_values_are_exported(ini: str) -> None:
     assert "(this evening):tonight" in ini
     assert "(it when you talk):off" in ini
     assert "(words and chimes):both" in ini
-    # A list value written as a template keeps its alternatives inside the group.
-    assert "(my <feel_body> (hurts | hurt | " in ini
+    assert "(sub drop):drop" in ini
+    assert "space:space" not in ini
+    assert "(some space):space" in ini
+    # A list value written as a template keeps its rules and alternatives inside the group.
+    assert "(move <feel_their> <feel_body>):hurt" in ini
     # No names configured: the naming templates are left out.
     assert "{name}" not in ini
     assert "{other_name}" not in ini
@@ -203,7 +229,7 @@ def test_hassil_export_recognizes_the_check_in_intents(templates: Templates) -> 
     intents = Intents.from_yaml(io.StringIO(to_hassil(templates)))
     samples = {
         "I'm not okay.": ("AftercareFeeling", {"feeling": "not_okay"}),
-        "something hurts": ("AftercareFeeling", {"feeling": "hurt"}),
+        "something hurts": ("AftercareFeeling", {"feeling": "sore"}),
         "could we get a blanket": ("AftercareNeed", {"need": "blanket"}),
         "an ice pack please": ("AftercareNeed", {"need": "cold_pack"}),
         "you can stop talking": ("AftercareQuiet", {}),
@@ -216,6 +242,19 @@ def test_hassil_export_recognizes_the_check_in_intents(templates: Templates) -> 
         "forget our settings": ("AftercareForget", {}),
         "check on us this evening": ("AftercareFollowUp", {"when": "tonight"}),
         "cancel the check-in": ("AftercareCancelFollowUp", {}),
+        # issue #12: hard moments
+        "my bum is a bit sore": ("AftercareFeeling", {"feeling": "sore"}),
+        "it really hurts": ("AftercareFeeling", {"feeling": "hurt"}),
+        "they don't feel safe": ("AftercareFeeling", {"feeling": "unsafe"}),
+        "she feels numb": ("AftercareFeeling", {"feeling": "numb"}),
+        "i can't stop crying": ("AftercareFeeling", {"feeling": "tearful"}),
+        "i feel guilty": ("AftercareFeeling", {"feeling": "ashamed"}),
+        "i think i'm in a drop": ("AftercareFeeling", {"feeling": "drop"}),
+        "please don't touch me": ("AftercareNeed", {"need": "space"}),
+        "call an ambulance": ("AftercareHelp", {}),
+        "no thanks": ("AftercareSkip", {}),
+        "let's move on": ("AftercareSkip", {}),
+        "turn the music off": ("AftercareMusicOff", {}),
     }
     for utterance, (intent, slots) in samples.items():
         result = recognize(utterance, intents)
