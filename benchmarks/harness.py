@@ -39,6 +39,7 @@ from skill.dialogue import SESSION_ENDED, SESSION_STARTED
 from skill.nlu import Recognizer
 from skill.output import Spoken
 from skill.routine_run import CHECKIN_ANSWERS
+from skill.routines import routine_names
 
 SITE = "bench"
 """Site id every benchmark speaks on."""
@@ -147,6 +148,8 @@ class Intents:
             language=config.language,
             playlists=(config.cooldown.playlist, *config.cooldown.playlists),
             safewords=config.safewords,
+            caution_words=config.caution_words,
+            routines=routine_names(config.routines),
         )
 
     def message(self, sentence: str, site_id: str = SITE) -> tuple[str, bytes]:

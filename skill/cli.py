@@ -48,6 +48,7 @@ def _setup_logging(level: str) -> None:
 
 def _recognizer(config: Config) -> Any:
     from skill.nlu import Recognizer
+    from skill.routines import routine_names
 
     return Recognizer.load(
         project_dir() / "intents",
@@ -55,6 +56,8 @@ def _recognizer(config: Config) -> Any:
         playlists=(config.cooldown.playlist, *config.cooldown.playlists),
         safewords=config.safewords,
         names=config.names,
+        caution_words=config.caution_words,
+        routines=routine_names(config.routines),
     )
 
 

@@ -20,6 +20,7 @@ from skill.config import Config
 from skill.hermes import intent_topic
 from skill.nlu import Recognizer
 from skill.output import Spoken
+from skill.routines import routine_names
 from skill.service import Skill
 from skill.speaker import BedsideSpeaker, ClipEvent
 
@@ -93,6 +94,8 @@ async def _demo(
         playlists=(config.cooldown.playlist, *config.cooldown.playlists),
         safewords=config.safewords,
         names=config.names,
+        caution_words=config.caution_words,
+        routines=routine_names(config.routines),
     )
     print("Starting Aftercare (embedded broker, Piper voice)...", flush=True)
     async with Runtime(config, time_scale=time_scale, listener=transcript.spoken) as runtime:

@@ -44,8 +44,10 @@ from skill.config import Config, parse_config
 from skill.nlu import Recognizer
 from skill.output import Spoken
 from skill.responses import ResponseBook, response_path
+from skill.routines import routine_names
 from skill.service import Skill
 from skill.speaker import BedsideSpeaker
+from skill.templates import DEFAULT_ROUTINES
 from skill.voice import split_sentences
 
 RATE = 16000
@@ -430,10 +432,19 @@ class Bedside:
 
 @functools.cache
 def recognizer(
-    playlists: tuple[str, ...] = (), safewords: tuple[str, ...] = ("red",)
+    playlists: tuple[str, ...] = (),
+    safewords: tuple[str, ...] = ("red",),
+    caution_words: tuple[str, ...] = ("yellow",),
+    routines: tuple[str, ...] = DEFAULT_ROUTINES,
 ) -> Recognizer:
-    """The real Recognizer over the shipped intents (loaded once per playlist set)."""
-    return Recognizer.load(project_dir() / "intents", playlists=playlists, safewords=safewords)
+    """The real Recognizer over the shipped intents (loaded once per config's words)."""
+    return Recognizer.load(
+        project_dir() / "intents",
+        playlists=playlists,
+        safewords=safewords,
+        caution_words=caution_words,
+        routines=routines,
+    )
 
 
 def make_intent(
@@ -487,7 +498,10 @@ async def live_skill(
     voice = fake_voice if fake_voice is not None else FakeVoice()
     engine_piper = settings.voice.engine == "piper"
     recognize = recognizer(
-        (settings.cooldown.playlist, *settings.cooldown.playlists), settings.safewords
+        (settings.cooldown.playlist, *settings.cooldown.playlists),
+        settings.safewords,
+        settings.caution_words,
+        routine_names(settings.routines),
     )
     holder: list[Bedside] = []
     # The runner drops a phase cue that is STALE_AFTER plan seconds late. Under compressed
