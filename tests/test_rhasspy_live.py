@@ -42,6 +42,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from skill.broker import EmbeddedBroker
 from skill.nlu import Recognizer
 from skill.responses import ResponseBook
+from skill.routines import routine_names
 from skill.text import normalize
 from skill.voice import split_sentences
 
@@ -82,6 +83,12 @@ PAUSE = "AftercarePause"
 RESUME = "AftercareResume"
 MORE = "AftercareMore"
 FEELING = "AftercareFeeling"
+NEED = "AftercareNeed"
+NOT_NOW = "AftercareNotNow"
+HELP = "AftercareHelp"
+SKIP = "AftercareSkip"
+MUSIC_OFF = "AftercareMusicOff"
+CAUTION = "AftercareCaution"
 
 Slots = dict[str, object]
 
@@ -107,7 +114,7 @@ DIALOGUE_CASES: list[tuple[str, str, Slots]] = [
     ("stop the breathing", STOP, {}),
     ("play mum's lullabies", COOLDOWN, {"playlist": "Mum's Lullabies"}),
     ("play cool down", COOLDOWN, {}),
-    ("turn off the music", STOP, {}),
+    ("turn off the music", MUSIC_OFF, {}),
     ("the long aftercare please", START, {"routine": "long"}),
     ("i'm okay", FEELING, {"feeling": "okay"}),
     ("i need water", "AftercareNeed", {"need": "water"}),
@@ -119,6 +126,62 @@ DIALOGUE_CASES: list[tuple[str, str, Slots]] = [
     ("check on us tomorrow morning", "AftercareFollowUp", {"when": "morning"}),
     ("cancel the check in", "AftercareCancelFollowUp", {}),
     ("forget our settings", "AftercareForget", {}),
+    ("skip", SKIP, {}),
+    ("help", HELP, {}),
+    # Last: after a caution word the skill asks how everyone is in a session of its own,
+    # which a later wake word would abort.
+    ("yellow", CAUTION, {}),
+]
+
+
+def cases(texts: Sequence[str], intent: str, slots: Slots) -> list[tuple[str, str, Slots]]:
+    """The same intent and slots for each text."""
+    return [(text, intent, slots) for text in texts]
+
+
+SORE = [
+    *("sore", "stinging", "tender", "achy", "raw", "my bum is a bit sore", "it hurts a bit"),
+    *("that hurt", "my back hurts", "it stings", "my partner's wrists are sore"),
+]
+HURT = [
+    *("bleeding", "faint", "fainting", "passing out", "can't move", "something is wrong"),
+    *("injured", "it really hurts", "hurts a lot", "in a lot of pain", "i'm in pain", "i'm hurt"),
+    *("my partner is hurt", "he's bleeding", "i can't feel my hands"),
+]
+UNSAFE = [
+    *("i don't feel safe", "i'm not safe", "i didn't want that", "i said no", "that wasn't okay"),
+    *("i feel used", "i feel scared of what happened", "they don't feel safe"),
+]
+NUMB = [
+    *("numb", "far away", "spacey", "disconnected", "out of it", "foggy", "not really here"),
+    "she feels numb",
+]
+TEARFUL = ["crying", "teary", "can't stop crying", "weepy", "in tears", "they're crying"]
+ASHAMED = ["ashamed", "guilty", "embarrassed", "i feel bad about it"]
+DROP = [
+    *("i'm dropping", "i think i'm in a drop", "a drop", "crashing", "sub drop"),
+    *("coming down hard", "my partner is dropping"),
+]
+SPACE = [
+    *("i need space", "i need some space", "don't touch me", "please don't touch me"),
+    *("i want to be alone", "give me a minute", "i need a moment to myself"),
+]
+HELP_TEXTS = [
+    *("help", "help me", "i need help", "we need help", "call an ambulance", "call someone"),
+    *("get help", "call nine one one", "call 911", "call emergency services", "call the police"),
+]
+SKIP_TEXTS = [
+    *("skip", "skip this", "skip it", "skip that", "next", "next one", "not this one"),
+    *("no thanks", "no thank you", "skip the breathing", "move on", "let's move on"),
+    *("skip that one", "skip this one", "let's skip it"),
+]
+MUSIC_OFF_TEXTS = [
+    *("stop the music", "no music", "music off", "turn the music off", "turn off the music"),
+    *("no more music", "we don't want music", "without music", "skip the music"),
+]
+CAUTION_TEXTS = [
+    *("yellow", "yellow yellow", "yellow please", "yellow now", "i'm calling yellow"),
+    *("i say yellow", "amber"),
 ]
 
 # More sentences for the NLU alone: digits (the NLU's --replace-numbers turns them into
@@ -145,7 +208,7 @@ NLU_CASES: list[tuple[str, str, Slots]] = [
     ("play the rain sounds playlist", COOLDOWN, {"playlist": "Rain sounds"}),
     ("safeword red", STOP, {}),
     ("i'm not okay", FEELING, {"feeling": "not_okay"}),
-    ("it hurts", FEELING, {"feeling": "hurt"}),
+    ("it hurts", FEELING, {"feeling": "sore"}),
     ("i'm so tired", FEELING, {"feeling": "tired"}),
     ("i feel good", FEELING, {"feeling": "good"}),
     ("a bit sad", FEELING, {"feeling": "sad"}),
@@ -154,6 +217,25 @@ NLU_CASES: list[tuple[str, str, Slots]] = [
     ("an ice pack", "AftercareNeed", {"need": "cold_pack"}),
     ("we prefer quiet aftercare", "AftercarePrefer", {"routine": "quiet"}),
     ("our playlist is rain sounds", "AftercarePrefer", {"playlist": "Rain sounds"}),
+    # Issue #12: the hard moments. Feelings, for oneself or a partner.
+    *cases(SORE, FEELING, {"feeling": "sore"}),
+    *cases(HURT, FEELING, {"feeling": "hurt"}),
+    *cases(UNSAFE, FEELING, {"feeling": "unsafe"}),
+    *cases(NUMB, FEELING, {"feeling": "numb"}),
+    *cases(TEARFUL, FEELING, {"feeling": "tearful"}),
+    *cases(ASHAMED, FEELING, {"feeling": "ashamed"}),
+    *cases(DROP, FEELING, {"feeling": "drop"}),
+    ("dizzy", FEELING, {"feeling": "not_okay"}),
+    ("lightheaded", FEELING, {"feeling": "not_okay"}),
+    *cases(SPACE, NEED, {"need": "space"}),
+    *cases(HELP_TEXTS, HELP, {}),
+    *cases(SKIP_TEXTS, SKIP, {}),
+    *cases(("not now", "maybe later", "we're fine for now", "i'll pass"), NOT_NOW, {}),
+    *cases(MUSIC_OFF_TEXTS, MUSIC_OFF, {}),
+    *cases(("stop", "stop everything", "stop the breathing", "i said red"), STOP, {}),
+    *cases(CAUTION_TEXTS, CAUTION, {}),
+    # a routine added in config.yaml, by name
+    ("start the gentle morning aftercare", START, {"routine": "gentle_morning"}),
 ]
 
 # Where the built-in recognizer answers differently, and what it says. "cool down" is both
@@ -164,7 +246,10 @@ BUILTIN_DIFFERS: dict[str, tuple[str, Slots]] = {
     "play cool down": (COOLDOWN, {"playlist": "Cool down"}),
 }
 
-NOT_FOR_US = ["what's the weather", "turn on the kitchen light", "set a timer", "hello"]
+NOT_FOR_US = [
+    *("what's the weather", "turn on the kitchen light", "set a timer", "hello"),
+    *("red wine or white wine", "the yellow one", "good morning", "turn the music down"),
+]
 
 # Tiny routines, so a whole routine fits in a test: `short` (the default) has one check-in.
 ROUTINES = {
@@ -177,6 +262,11 @@ ROUTINES = {
         "steps": [{"say": "routine.opening"}, {"close": "routine.close"}],
     },
     "quiet": {"description": "Test: a soft close.", "steps": [{"close": "routine.quiet_close"}]},
+    # added in config.yaml: startable by name
+    "gentle_morning": {
+        "description": "Test: a routine of the user's own.",
+        "steps": [{"close": "routine.close"}],
+    },
 }
 
 
@@ -214,7 +304,7 @@ def skill_config(port: int, data_dir: Path) -> dict[str, Any]:
         "sites": list(SITES),
         "data_dir": str(data_dir),
         "voice": {"engine": "hermes"},
-        "safewords": ["red"],
+        "safewords": {"stop": ["red"], "caution": ["yellow", "amber"]},
         "cooldown": {
             "playlist": "Cool down",
             "playlists": ["Rain sounds", LULLABIES],
@@ -565,9 +655,13 @@ def intent_graph(rhasspy_python: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def recognizer() -> Recognizer:
-    """The skill's built-in recognizer, with the playlists and safewords of the test config."""
+    """The skill's built-in recognizer, with the playlists, words and routines of the config."""
     return Recognizer.load(
-        ROOT / "intents", playlists=("Cool down", "Rain sounds", LULLABIES), safewords=("red",)
+        ROOT / "intents",
+        playlists=("Cool down", "Rain sounds", LULLABIES),
+        safewords=("red",),
+        caution_words=("yellow", "amber"),
+        routines=routine_names(ROUTINES),
     )
 
 
