@@ -156,6 +156,9 @@ class Config:
     """Words that pause everything and ask how everyone is (`safewords.caution`)."""
     emergency_number: str | None = None
     """The local emergency number, digits only, spoken digit by digit (`care.emergency_number`)."""
+    min_confidence: float = 1.0
+    """Intents recognized with less confidence are ignored (`nlu.min_confidence`): Rhasspy's
+    fuzzy matching skips words it does not know and says so with a lower score."""
     names: tuple[str, ...] = ()
     """Names people may ask the voice to use (recognized from this list only)."""
     data_dir: Path = field(default_factory=lambda: default_data_dir())  # noqa: PLW0108 (defined below)
@@ -236,6 +239,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         "cooldown",
         "safewords",
         "care",
+        "nlu",
         "data_dir",
         "log_level",
         "homeassistant",
@@ -276,6 +280,9 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         safewords=stop_words,
         caution_words=caution_words,
         emergency_number=_emergency_number(reader, raw),
+        min_confidence=reader.number(
+            reader.section(raw, "nlu", ("min_confidence",)), "nlu.min_confidence", 1.0, 0.0, 1.0
+        ),
         names=_names(reader, raw),
         data_dir=(base / Path(data_dir).expanduser()).resolve() if data_dir else default_data_dir(),
         log_level=reader.choice(raw, "log_level", "INFO", LOG_LEVELS),

@@ -137,6 +137,14 @@ class Dialogues:
         pending.answer.set_result(intent)
         return True
 
+    def unclear(self, intent: NluIntent) -> bool:
+        """An answer to one of our check-ins that was heard but not really understood."""
+        pending = self._find(intent.custom_data, intent.session_id)
+        if pending is None or pending.answer.done():
+            return False
+        pending.answer.set_result(Unclear(pending.site_id))
+        return True
+
     def session_started(self, event: SessionEvent) -> None:
         """Remember the session id of our check-in (to match answers and close it on stop)."""
         pending = self._pending.get(event.custom_data or "")

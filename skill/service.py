@@ -251,6 +251,12 @@ class Skill:
         if intent.session_id:
             # Answer at once: the dialogue manager's 30 s time-out must never be hit.
             self._publish(end_session(intent.session_id))
+        if intent.intent.confidence_score < self.config.min_confidence:
+            # Rhasspy's fuzzy matching skipped words it did not know ("red wine or white
+            # wine" as "red"): not meant for us. Inside a check-in it was still an answer.
+            log.info("Ignoring %s on site %s: recognized only in part", name, site_id)
+            self._dialogues.unclear(intent)
+            return
         if self._dialogues.answer(intent) and name != handlers.STOP:
             return  # the routine that asked takes it from here (a stop still stops it)
         for action in self._decide(intent):

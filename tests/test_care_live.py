@@ -381,3 +381,54 @@ async def test_each_hard_moment_answer_inside_a_checkin(
         )
     else:
         assert rest == then
+
+
+@pytest.mark.asyncio
+async def test_a_sentence_recognized_only_in_part_is_never_acted_upon(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Rhasspy with fuzzy matching on hears "red wine or white wine" as the safeword "red",
+    scored below zero: the breathing goes on. The same score inside a check-in is an
+    answer heard but not understood."""
+    routine = one_routine(
+        {"breathe": {"pattern": "calm", "minutes": 1}},
+        {"checkin": "feeling"},
+        {"close": "routine.close"},
+    )
+    async with (
+        live_skill_for(mosquitto, tmp_path, routine) as bs,
+        dialogue_manager(bs, [Answer("i'm good")]) as dm,
+    ):
+        dm.recognizer = partial_recognizer(bs)
+        await say(bs, "start aftercare")
+        await bs.wait_clips(lambda c: c.kind == "cue", 2, timeout=20)
+        fuzzy = bs.recognizer.recognize("red", site_id=SITE, session_id="fuzzy-1")
+        assert fuzzy is not None
+        fuzzy.intent.confidence_score = -3.0  # "red" of "red wine or white wine"
+        await bs.publish(fuzzy.topic(intent_name="AftercareStop"), json.dumps(fuzzy.to_dict()))
+        await bs.ended("fuzzy-1")
+        await bs.wait_clips(lambda c: c.kind == "cue", 4, timeout=20)  # breathing goes on
+        assert bs.skill.activity(SITE) == "routine"
+        await bs.idle(timeout=30)
+        await settle(bs)
+    said = spoken(lines(bs.clips(), expect={"checkin.unclear", "routine.close"}))
+    assert "stop.done" not in said
+    assert said[-3:] == ["checkin.feeling", "checkin.unclear", "routine.close"]
+
+
+class _Partial:
+    """A recognizer whose every answer is scored as a fuzzy match that skipped words."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def recognize(self, text: str, **kwargs: Any) -> Any:
+        intent = self.inner.recognize(text, **kwargs)
+        if intent is not None:
+            intent.intent.confidence_score = 0.5
+        return intent
+
+
+def partial_recognizer(bs: Bedside) -> Any:
+    """The Bedside's recognizer, with every answer scored 0.5."""
+    return _Partial(bs.recognizer)

@@ -215,3 +215,12 @@ def test_traffic_light_and_care_mistakes_name_the_key(
 def test_emergency_number_keeps_its_digits(value: object, digits: str) -> None:
     assert parse_config({"care": {"emergency_number": value}}).emergency_number == digits
     assert parse_config({}).emergency_number is None
+
+
+def test_min_confidence_is_a_share_from_zero_to_one(tmp_path: Path) -> None:
+    assert parse_config({}).min_confidence == 1.0
+    assert parse_config({"nlu": {"min_confidence": 0.75}}).min_confidence == 0.75
+    path = write(tmp_path, "nlu:\n  min_confidence: high\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: nlu.min_confidence: expected a number from 0")
