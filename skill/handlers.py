@@ -81,6 +81,33 @@ ROUNDS_RANGE = (1, 30)
 """Fewest and most breathing rounds someone may ask for."""
 MORE_RANGE = (1, 10)
 """How many minutes one "a bit more" may add."""
+NEAR_END = 60.0
+"""Plan seconds before a breathing session's end within which "keep going" means more."""
+
+# Words whose meaning depends on what is running on the site (decided in `in_context`).
+FILLERS = frozenset(
+    {"okay", "ok", "oh", "so", "well", "please", "just", "um", "uh", "yeah", "now", "then"}
+)
+"""Words around an ambiguous phrase that do not change it ("okay keep going please")."""
+CONTINUE_WORDS = frozenset({"keep going", "go on", "continue", "carry on", "keep it going"})
+"""Resume while paused; one more minute near a session's end; otherwise nothing."""
+AGREE_WORDS = frozenset({"okay", "ok", "yes", "yeah", "yep", "sure", "alright", "all", "right"})
+"""An answer inside a check-in ("yeah okay"); said on its own outside one, not meant for the
+speaker."""
+DECLINE_WORDS = frozenset({"no", "nope", "nah", "no no", "no thanks", "no thank you"})
+"""Declines an offer; said on its own with nothing offered, not meant for the speaker."""
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    """What runs on the site, as far as words whose meaning depends on it need to know."""
+
+    paused: bool = False
+    """A breathing session is paused, or a caution word holds the site."""
+    breathing_left: float | None = None
+    """Plan seconds until a running breathing session ends (None: none is running)."""
+    offering: bool = False
+    """A routine is offering something right now (water, warmth, breaths, music)."""
 
 
 @dataclass(frozen=True)
@@ -242,9 +269,19 @@ def decide(
     config: Config,
     patterns: Collection[str],
     prefs: Preferences | None = None,
+    *,
     routines: Collection[str] = ROUTINES,
+    context: SiteContext | None = None,
 ) -> list[Action]:
-    """What should happen for this intent; never raises for odd slot values."""
+    """What should happen for this intent; never raises for odd slot values.
+
+    With a `context` (an intent heard outside a check-in), words whose meaning depends on
+    what is running are decided by it first (see `in_context`).
+    """
+    if context is not None:
+        decided = in_context(intent, context)
+        if decided is not None:
+            return decided
     prefs = prefs or Preferences()
     name = intent.intent.intent_name
     simple: dict[str, Action] = {
@@ -305,6 +342,43 @@ def decide(
         when = slot(intent, "when")
         return [FollowUp(when if when in ("morning", "tonight") else "morning")]
     return []
+
+
+def core_words(text: str) -> str:
+    """What was said without the filler words around it: "okay keep going please" ->
+    "keep going"."""
+    words = normalize(text).split()
+    while words and words[0] in FILLERS:
+        words.pop(0)
+    while words and words[-1] in FILLERS:
+        words.pop()
+    return " ".join(words) or normalize(text)
+
+
+def in_context(intent: NluIntent, context: SiteContext) -> list[Action] | None:
+    """The actions for a phrase whose meaning depends on the site, or None for any other.
+
+    "keep going", "go on", "continue": resume while paused, one more minute near a
+    session's end, nothing otherwise. "okay", "yes" on their own: only an answer inside a
+    check-in, so nothing here. "no", "no thanks" on their own: decline what a routine is
+    offering, nothing when nothing is offered. (Home Assistant forwards no text: then the
+    intent stands as recognized.)
+    """
+    said = core_words(intent.input or "")
+    if not said:
+        return None
+    name = intent.intent.intent_name
+    if said in CONTINUE_WORDS and name in (RESUME, MORE):
+        if context.paused:
+            return [Control("resume")]
+        if context.breathing_left is not None and context.breathing_left <= NEAR_END:
+            return [Control("more", 1)]
+        return []
+    if set(said.split()) <= AGREE_WORDS | FILLERS:
+        return []
+    if said in DECLINE_WORDS and name in (NOT_NOW, SKIP):
+        return [Skip("not_now")] if context.offering else []
+    return None
 
 
 def _playlist(value: object, config: Config) -> str | None:

@@ -84,6 +84,8 @@ class RoutineControl:
     """Set whenever the routine is not paused."""
     current: Step | None = None
     """The step running now, if any."""
+    previous: Step | None = None
+    """The step that ran before it."""
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _skip_next: type[Step] | None = field(default=None, init=False, repr=False)
 
@@ -128,6 +130,16 @@ class RoutineControl:
         """Go on from the next step (or the paused breathing stretch)."""
         self.paused = False
         self.resumed.set()
+
+    @property
+    def offering(self) -> bool:
+        """True while something is on offer: an offer line, or the step right after it
+        (the quiet after "some water?", the breaths after "a few slow breaths?")."""
+        if _is_offer(self.current):
+            return True
+        return _is_offer(self.previous) and isinstance(
+            self.current, SilenceStep | BreatheStep | MusicStep
+        )
 
     def left_out(self, step: Step) -> bool:
         """True for a step that must not run now: declined, no music, or after a heavy answer."""
@@ -203,7 +215,13 @@ async def _run_step(step: Step, control: RoutineControl, tools: RoutineTools) ->
             raise  # the routine itself is being stopped
         log.info("Routine step %s ended early", type(step).__name__)
     finally:
-        control.current, control._task = None, None
+        control.current, control._task, control.previous = None, None, step
+
+
+def _is_offer(step: Step | None) -> bool:
+    return isinstance(step, OfferStep) or (
+        isinstance(step, SayStep) and step.key in OFFERS_LEADING_TO
+    )
 
 
 async def _flush(control: RoutineControl, tools: RoutineTools) -> None:

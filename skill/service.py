@@ -259,10 +259,12 @@ class Skill:
             return
         if self._dialogues.answer(intent) and name != handlers.STOP:
             return  # the routine that asked takes it from here (a stop still stops it)
-        for action in self._decide(intent):
+        for action in self._decide(intent, self.context(site_id)):
             self._apply(site_id, action)
 
-    def _decide(self, intent: NluIntent) -> list[Action]:
+    def _decide(
+        self, intent: NluIntent, context: handlers.SiteContext | None = None
+    ) -> list[Action]:
         prefs = self._memory.preferences(intent.site_id)
         return handlers.decide(
             intent,
@@ -270,6 +272,20 @@ class Skill:
             self._activities.pattern_names,
             prefs,
             routines=self._activities.routine_names,
+            context=context,
+        )
+
+    def context(self, site_id: str) -> handlers.SiteContext:
+        """What runs on a site, for words whose meaning depends on it ("keep going")."""
+        state = self.site(site_id)
+        breathing = state.breathing
+        left: float | None = None
+        if breathing is not None and breathing.plan.end_offset is not None:
+            left = breathing.plan.end_offset - breathing.now()
+        return handlers.SiteContext(
+            paused=state.ducked or (breathing is not None and breathing.plan.paused),
+            breathing_left=left,
+            offering=state.routine is not None and state.routine.offering,
         )
 
     def line(self, key: str) -> Say:

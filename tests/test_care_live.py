@@ -432,3 +432,31 @@ class _Partial:
 def partial_recognizer(bs: Bedside) -> Any:
     """The Bedside's recognizer, with every answer scored 0.5."""
     return _Partial(bs.recognizer)
+
+
+@pytest.mark.asyncio
+async def test_okay_keep_going_while_paused_resumes_and_okay_alone_is_left_be(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """ "Okay keep going" after "pause" resumes (it used to add a minute and stay paused);
+    "okay" on its own, with no question asked, is not meant for the speaker: no reply."""
+    async with live_skill_for(mosquitto, tmp_path, None) as bs:
+        await say(bs, "start breathing")
+        await bs.wait_clips(lambda c: c.kind == "cue", 2, timeout=20)
+        await say(bs, "pause the breathing")
+        await bs.wait_clip(lambda c: is_key(c.text, "breathing.paused"), timeout=10)
+        await bs.quiet_for(0.6)  # the rest of the reply
+        before = len(bs.clips())
+        okay = await say(bs, "okay")
+        await bs.quiet_for(0.5)
+        assert len(bs.clips()) == before  # no reply, nothing resumed
+        await say(bs, "okay keep going")
+        await bs.wait_clip(lambda c: is_key(c.text, "breathing.resumed"), timeout=10)
+        resumed = await bs.wait_clips(lambda c: c.kind == "cue" and c.t > okay.t, 2, timeout=10)
+        assert resumed
+        control = await bs.breathing()
+        assert not control.plan.paused
+        await say(bs, "stop")
+        await bs.idle(timeout=10)
+    said = spoken(lines(bs.clips()))
+    assert not any(key.startswith("breathing.more") for key in said)

@@ -17,11 +17,13 @@ from skill.handlers import (
     Control,
     MusicOff,
     Say,
+    SiteContext,
     Skip,
     StartBreathing,
     StartCooldown,
     StartRoutine,
     StopAll,
+    core_words,
     decide,
 )
 
@@ -240,3 +242,67 @@ def test_routines_from_config_can_be_started_by_name() -> None:
     assert decide(said, CONFIG, PATTERNS, routines=routines) == [StartRoutine("gentle_morning")]
     # A routine that is not loaded falls back to the short one.
     assert decide(said, CONFIG, PATTERNS) == [StartRoutine("short")]
+
+
+# --- Words whose meaning depends on the site (issue #13) -------------------------------
+
+
+def heard(name: str, text: str, **slots: object) -> NluIntent:
+    """An intent as a recognizer gives it for `text`."""
+    said = intent(name, **slots)
+    said.input = text
+    return said
+
+
+PAUSED = SiteContext(paused=True)
+NEAR_THE_END = SiteContext(breathing_left=40.0)
+MID_SESSION = SiteContext(breathing_left=300.0)
+OFFERING = SiteContext(offering=True)
+IDLE = SiteContext()
+
+
+@pytest.mark.parametrize("name", ["AftercareResume", "AftercareMore"])
+@pytest.mark.parametrize("text", ["keep going", "okay keep going", "go on", "continue please"])
+def test_keep_going_resumes_while_paused_and_adds_a_minute_near_the_end(
+    name: str, text: str
+) -> None:
+    said = heard(name, text)
+    assert decide(said, CONFIG, PATTERNS, context=PAUSED) == [Control("resume")]
+    assert decide(said, CONFIG, PATTERNS, context=NEAR_THE_END) == [Control("more", 1)]
+    assert decide(said, CONFIG, PATTERNS, context=MID_SESSION) == []
+    assert decide(said, CONFIG, PATTERNS, context=IDLE) == []
+
+
+def test_explicit_words_mean_what_they_say_whatever_runs() -> None:
+    more = heard("AftercareMore", "two more minutes", minutes=2)
+    assert decide(more, CONFIG, PATTERNS, context=PAUSED) == [Control("more", 2)]
+    resume = heard("AftercareResume", "resume")
+    assert decide(resume, CONFIG, PATTERNS, context=MID_SESSION) == [Control("resume")]
+
+
+@pytest.mark.parametrize("text", ["okay", "yes", "yeah okay", "ok"])
+def test_okay_or_yes_alone_is_only_an_answer_inside_a_checkin(text: str) -> None:
+    said = heard("AftercareFeeling", text, feeling="okay")
+    for context in (IDLE, OFFERING, MID_SESSION):
+        assert decide(said, CONFIG, PATTERNS, context=context) == []
+    # Inside a check-in (no context: the answer is routed to the question) it is a feeling.
+    assert decide(said, CONFIG, PATTERNS) == [Care(feeling_reply("okay"))]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [("AftercareNotNow", "no"), ("AftercareSkip", "no thanks")]
+)
+def test_no_alone_declines_an_offer_and_nothing_else(name: str, text: str) -> None:
+    said = heard(name, text)
+    assert decide(said, CONFIG, PATTERNS, context=OFFERING) == [Skip("not_now")]
+    assert decide(said, CONFIG, PATTERNS, context=IDLE) == []
+
+
+def test_home_assistant_sends_no_text_and_the_intent_stands() -> None:
+    said = heard("AftercareMore", "")
+    assert decide(said, CONFIG, PATTERNS, context=PAUSED) == [Control("more", 1)]
+
+
+def test_core_words_drop_fillers_around_the_phrase() -> None:
+    assert core_words("Okay, keep going please.") == "keep going"
+    assert core_words("okay") == "okay"
