@@ -163,7 +163,13 @@ def load_templates(
 def _read_yaml(path: Path) -> Mapping[str, Any]:
     """Parse one template file into a mapping."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        # libyaml's safe loader when PyYAML has it: reading the templates is most of the
+        # start-up time.
+        if yaml.__with_libyaml__:
+            document = yaml.load(text, Loader=yaml.CSafeLoader)
+        else:
+            document = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as err:
         raise DataFileError(str(path), "", f"cannot read: {err}") from err
     except yaml.YAMLError as err:
@@ -357,10 +363,13 @@ def _check_references(
                     key,
                     f"unknown list {{{item.list_name}}}; defined: {', '.join(sorted(lists))}",
                 )
+    parsed = {key: expression for _path, key, expression in templates}
     graph = {
         name: {
             item.rule_name
-            for item in _walk(parse_sentence(body).expression)
+            for item in _walk(
+                parsed.get(f"expansion_rules.{name}") or parse_sentence(body).expression
+            )
             if isinstance(item, RuleReference)
         }
         for name, body in rules.items()
