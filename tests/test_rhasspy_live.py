@@ -918,13 +918,22 @@ def test_a_checkin_is_answered_through_the_real_dialogue_manager(stack: Stack) -
 
 
 def test_speech_outside_the_checkin_filter_ends_it_without_an_intent(stack: Stack) -> None:
-    """ "play cool down" inside a check-in: no intent, intentNotRecognized, the routine goes on."""
+    """ "play cool down" inside a check-in: no intent, intentNotRecognized; the skill thanks
+    them for the answer it did not understand, and the routine goes on."""
     turn, _ = _start_checkin(stack)
     stack.hear(turn, "play cool down")
     ended = stack.ended(turn.session_id, "the check-in")
     assert ended["termination"]["reason"] == "intentNotRecognized"
+    thanks = stack.wait_for(
+        lambda m: (
+            m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("checkin.unclear")
+        ),
+        "the thank-you for an answer not understood",
+    )
     stack.wait_for(
-        lambda m: m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("routine.close"),
+        lambda m: (
+            m.topic == TTS_SAY and m.t > thanks.t and body(m)["text"] in lines("routine.close")
+        ),
         "the routine's close after an unanswered check-in",
     )
     assert not [
@@ -933,6 +942,52 @@ def test_speech_outside_the_checkin_filter_ends_it_without_an_intent(stack: Stac
         if body(m).get("sessionId") == turn.session_id
     ]
     assert not stack.recorder.messages(player_topic(BEDROOM))
+
+
+def _spoken_after(key: str, after: float) -> Callable[[Received], bool]:
+    """Matches a line of `key` said (hermes/tts/say) after a moment."""
+    return lambda m: m.topic == TTS_SAY and m.t > after and body(m)["text"] in lines(key)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reply", "goes_on"),
+    [
+        ("i'm bleeding", ("feeling.hurt", "help.call"), False),
+        ("i don't feel safe", ("feeling.unsafe",), False),
+        ("i feel numb", ("feeling.numb", "routine.slow_down"), True),
+    ],
+    ids=["hurt", "unsafe", "numb"],
+)
+def test_a_hard_answer_inside_a_real_checkin(
+    stack: Stack, answer: str, reply: tuple[str, ...], goes_on: bool
+) -> None:
+    """The real NLU and dialogue manager carry a hard answer back to the routine: hurt and
+    unsafe stop it after their plain lines; numb slows it (one line naming the words for a
+    later check-in) and it closes once."""
+    turn, _ = _start_checkin(stack)
+    stack.hear(turn, answer)
+    assert stack.intent(turn.session_id, "the check-in")["intent"]["intentName"] == FEELING
+    after = turn.t
+    for key in reply:
+        said = stack.wait_for(_spoken_after(key, after), f"{key} after {answer!r}")
+        after = said.t
+    closing = lines("routine.close")
+    if goes_on:
+        stack.wait_for(
+            lambda m: m.topic == TTS_SAY and m.t > after and body(m)["text"] in closing,
+            "the routine's one close",
+        )
+    else:
+        stack.wait_for(
+            lambda m: (
+                m.topic == f"aftercare/{BEDROOM}/state"
+                and m.t > turn.t
+                and body(m)["activity"] == "idle"
+            ),
+            "the bedroom idle again",
+        )
+        time.sleep(0.5)
+        assert not [m for m in stack.said(BEDROOM, after=after) if body(m)["text"] in closing]
 
 
 def test_the_safeword_inside_a_checkin_stops_the_routine(stack: Stack) -> None:
