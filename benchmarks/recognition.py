@@ -282,24 +282,25 @@ _RHASSPY_SCRIPT = r"""
 import json, sys
 import rhasspynlu
 from rhasspynlu import recognize
-graph_path, texts_path, fuzzy = sys.argv[1], sys.argv[2], sys.argv[3] == "fuzzy"
+graph_path, texts_path = sys.argv[1], sys.argv[2]
 with open(graph_path, "rb") as graph_file:
     graph = rhasspynlu.gzip_pickle_to_graph(graph_file)
-results = []
+results = {"strict": [], "fuzzy": []}
 for text in json.load(open(texts_path, encoding="utf-8")):
     # As rhasspynlu_hermes --replace-numbers [--no-fuzzy] handles nlu/query: the first
     # recognition, its confidence published as the intent's confidenceScore.
-    words = rhasspynlu.replace_numbers(text.split(), "en")
-    found = recognize(" ".join(words), graph, fuzzy=fuzzy)
-    if not found:
-        results.append(None)
-        continue
-    best = found[0]
-    results.append({
-        "intent": best.intent.name if best.intent else None,
-        "confidence": best.intent.confidence if best.intent else 0.0,
-        "slots": [[e.entity, e.value] for e in best.entities],
-    })
+    words = " ".join(rhasspynlu.replace_numbers(text.split(), "en"))
+    for mode in ("strict", "fuzzy"):
+        found = recognize(words, graph, fuzzy=mode == "fuzzy")
+        if not found:
+            results[mode].append(None)
+            continue
+        best = found[0]
+        results[mode].append({
+            "intent": best.intent.name if best.intent else None,
+            "confidence": best.intent.confidence if best.intent else 0.0,
+            "slots": [[e.entity, e.value] for e in best.entities],
+        })
 json.dump(results, sys.stdout)
 """
 
@@ -310,8 +311,9 @@ def rhasspy_python() -> Path | None:
     return python if python.exists() else None
 
 
-def rhasspy_guesses(texts: Sequence[str], *, fuzzy: bool = False) -> dict[str, Guess]:
-    """Train the real Rhasspy NLU from `aftercare sentences` and recognize every text."""
+def rhasspy_guesses(texts: Sequence[str]) -> tuple[dict[str, Guess], dict[str, Guess]]:
+    """Train the real Rhasspy NLU from `aftercare sentences` once and recognize every text
+    with fuzzy matching off, then on: (strict guesses, fuzzy guesses) by text."""
     python = rhasspy_python()
     if python is None:
         raise RuntimeError(".rhasspy-venv/ not found: build it with scripts/rhasspy_env.py")
@@ -339,13 +341,14 @@ def rhasspy_guesses(texts: Sequence[str], *, fuzzy: bool = False) -> dict[str, G
         _run([str(python), str(ROOT / "rhasspy" / "train.py"), str(ini), str(graph)], "train")
         unique = sorted(set(texts))
         queries.write_text(json.dumps([asr_text(t) for t in unique]), encoding="utf-8")
-        mode = "fuzzy" if fuzzy else "strict"
-        output = _run(
-            [str(python), "-c", _RHASSPY_SCRIPT, str(graph), str(queries), mode], "recognize"
-        )
-    answers: list[Any] = json.loads(output)
+        output = _run([str(python), "-c", _RHASSPY_SCRIPT, str(graph), str(queries)], "recognize")
+    answers: dict[str, list[Any]] = json.loads(output)
+    return _guesses(unique, answers["strict"]), _guesses(unique, answers["fuzzy"])
+
+
+def _guesses(texts: Sequence[str], answers: Sequence[Any]) -> dict[str, Guess]:
     guesses: dict[str, Guess] = {}
-    for text, answer in zip(unique, answers, strict=True):
+    for text, answer in zip(texts, answers, strict=True):
         if not isinstance(answer, dict) or not answer.get("intent"):
             guesses[text] = Guess(None)
             continue
@@ -476,8 +479,7 @@ def measure(sets: Sequence[UtteranceSet]) -> tuple[dict[str, list[Score]], list[
     ]
     note = ""
     if rhasspy_python() is not None:
-        strict = rhasspy_guesses(texts)
-        fuzzy = rhasspy_guesses(texts, fuzzy=True)
+        strict, fuzzy = rhasspy_guesses(texts)
         guessers += [
             ("Rhasspy 2.5 NLU, fuzzy off", strict.__getitem__, True),
             ("Rhasspy 2.5 NLU, fuzzy on: as the skill acts on it", _acted(fuzzy), True),
