@@ -44,9 +44,17 @@ _QUIET_CHIMES: dict[str, ChimeKind] = {"inhale": "inhale", "top-up": "soft", "ex
 STALE_AFTER = 0.5
 """A phase cue this late (real seconds) is dropped instead of played out of step."""
 PACE_FACTORS = tuple(PACE_STEPS.values())
-URGENT_KEYS = (keys.STOP_DONE,)
-"""Replies pinned in memory before the skill goes online: "stop" is answered at once from
-the first second, even on a first start whose background renders take minutes."""
+URGENT_KEYS = (
+    keys.STOP_DONE,
+    keys.HELP_CALL,
+    keys.FEELING_HURT,
+    keys.FEELING_UNSAFE,
+    keys.CAUTION_ASK,
+    keys.CAUTION_RESUMED,
+)
+"""Replies pinned in memory before the skill goes online: "stop", a call for help, someone
+hurt or unsafe and the caution word are answered at once from the first second, even on a
+first start whose background renders take minutes."""
 
 
 @dataclass
@@ -84,9 +92,12 @@ class Assets:
         """How long a key takes to say (measured when pre-rendered, else estimated)."""
         return self.speech.get(key) or estimate_speech_seconds(key)
 
-    def prerender(self, clips: ClipCache, max_chars: int) -> None:
+    def prerender(
+        self, clips: ClipCache, max_chars: int, values: Mapping[str, object] | None = None
+    ) -> None:
         """Render cues, session notes and the urgent replies now, as the skill will speak them
-        (sentences of at most `max_chars`); refuse to start when a cue outlasts its phase."""
+        (sentences of at most `max_chars`, placeholders filled from `values`); refuse to
+        start when a cue outlasts its phase."""
         lengths = {
             phase: clips.render_now(text, trim=True, pin=True).seconds
             for phase, text in self.cue_texts().items()
@@ -103,8 +114,12 @@ class Assets:
                 for v in variants
             )
         for key in URGENT_KEYS:
+            needed = keys.PLACEHOLDERS.get(key, frozenset())
+            if not needed <= (values or {}).keys():
+                continue  # said with values only the moment knows: rendered when needed
             for variant in self.responses.variants(key):
-                for sentence in split_sentences(variant, max_chars):
+                text = variant.format(**{name: (values or {})[name] for name in needed})
+                for sentence in split_sentences(text, max_chars):
                     clips.render_now(sentence, pin=True)
         for pattern in self.patterns.values():
             if not pattern.paced:

@@ -15,6 +15,7 @@ from typing import Self
 
 from skill.activities import Activities, Assets, load_assets
 from skill.broker import EmbeddedBroker
+from skill.care import where_help_is
 from skill.clock import Clock
 from skill.config import Config
 from skill.dialogue import Dialogues
@@ -239,8 +240,9 @@ class Runtime:
             self._clips = ClipCache(synth, folder)
             clips = self._clips
             await loop.run_in_executor(None, clips.render_now, WARM_UP_TEXT)
+            where = {"where": where_help_is(config.emergency_number)}
             await loop.run_in_executor(
-                None, assets.prerender, clips, config.voice.max_sentence_chars
+                None, assets.prerender, clips, config.voice.max_sentence_chars, where
             )
         self._store = Store.open(store_path(config))
         memory = Memory(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from skill import keys
+from skill import keys, spoken
 
 FEELINGS = keys.FEELINGS
 """Values of the `feeling` slot, least to most serious (each has a reply at `feeling.<name>`)."""
@@ -70,6 +70,12 @@ def need_reply(need: str) -> CareReply | None:
 def help_reply() -> CareReply:
     """ "Help", "call an ambulance": everything stops; the one line about where help is."""
     return CareReply((keys.HELP_CALL,), stop=True)
+
+
+def where_help_is(emergency_number: str | None) -> str:
+    """How the help line names where help is: the number digit by digit, or a general
+    "your local emergency number" (the speaker cannot know the country)."""
+    return spoken.digits(emergency_number) if emergency_number else "your local emergency number"
 
 
 def quiet_reply() -> CareReply:

@@ -157,6 +157,7 @@ def cmd_say(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate config, voice, intents and responses; print the resolved settings."""
     from skill.activities import load_assets
+    from skill.care import where_help_is
     from skill.voice import ClipCache
 
     config = _load(args)
@@ -164,7 +165,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     recognizer = _recognizer(config)
     synth = load_synthesizer(config)
     if synth is not None:
-        assets.prerender(ClipCache(synth, None), config.voice.max_sentence_chars)
+        assets.prerender(
+            ClipCache(synth, None),
+            config.voice.max_sentence_chars,
+            {"where": where_help_is(config.emergency_number)},
+        )
     elif config.voice.engine == "piper":
         print("WARNING: the Piper voice did not load; the skill will speak through hermes/tts/say")
         config = speaking_config(config, synth)

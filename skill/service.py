@@ -112,6 +112,8 @@ class Site:
     """Activities told to stop that have not ended yet."""
     ducked: bool = False
     """A caution word paused this site and dipped its music (until resumed or stopped)."""
+    asking: asyncio.Task[None] | None = None
+    """The caution word's question, while it is asked and listened for."""
 
 
 class Skill:
@@ -430,7 +432,9 @@ class Skill:
             state.ducked = True
             self._room.duck(site_id)
         log.info("Caution on site %s: paused, asking how everyone is", site_id)
-        self._spawn(site_id, self._caution_ask(site_id))
+        if state.asking is not None:
+            state.asking.cancel()
+        state.asking = self._spawn(site_id, self._caution_ask(site_id))
 
     async def _caution_ask(self, site_id: str) -> None:
         answer = await self._activities.ask(site_id, keys.CAUTION_ASK)
@@ -446,17 +450,27 @@ class Skill:
         return self.site(site_id).ducked
 
     def _resume(self, site_id: str) -> None:
-        """Go on after a caution word: the routine, its breathing and the music."""
+        """Go on after a caution word: the routine, its breathing and the music; the short
+        reply comes first (in the breathing's lead-in, or before the routine's next step)."""
         state = self.site(site_id)
         if state.ducked:
             state.ducked = False
             self._room.unduck(site_id)
-        if state.routine is not None:
-            state.routine.resume()
-        if state.breathing is not None and state.breathing.plan.paused:
-            state.breathing.apply("resume", 0)
+        if state.asking is not None and state.asking is not asyncio.current_task():
+            state.asking.cancel()  # the question, if still listening, is closed
+        text = self._responses.pick(keys.CAUTION_RESUMED)
+        breathing = state.breathing
+        if breathing is not None and breathing.plan.paused:
+            breathing.apply("resume", 0)
             self._status.phase(site_id, None, paused=False)
-        self.reply(site_id, [Say(keys.CAUTION_RESUMED)])
+            self._spawn(site_id, self._output.say(site_id, text))
+            if state.routine is not None:
+                state.routine.resume()
+        elif state.routine is not None:
+            state.routine.tell(text)  # said before the next step
+            state.routine.resume()
+        else:
+            self._spawn(site_id, self._output.say(site_id, text))
 
     async def deliver_followup(self, site_id: str, kind: str) -> None:
         """A check-in people asked for earlier: a soft chime, one question, listening."""

@@ -121,18 +121,30 @@ async def test_the_loaded_skill_is_kept_out_of_garbage_collections_while_it_runs
 
 
 @pytest.mark.asyncio
-async def test_the_reply_to_stop_is_rendered_before_the_skill_goes_online(
+async def test_the_urgent_replies_are_rendered_before_the_skill_goes_online(
     mosquitto: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    """A first start renders the other prompts in the background for minutes; "stop" must
-    not wait for a render even then, so its every variant is ready when `online` goes out."""
+    """A first start renders the other prompts in the background for minutes; "stop", a call
+    for help (with the configured number), someone hurt or unsafe and the caution word must
+    not wait for a render even then: every variant is ready when `online` goes out."""
     voice = FakeVoice()
-    config = make_config(mosquitto.host, mosquitto.port, tmp_path / "data")
+    config = make_config(
+        mosquitto.host, mosquitto.port, tmp_path / "data", care={"emergency_number": "112"}
+    )
+    urgent = (
+        keys.STOP_DONE,
+        keys.FEELING_HURT,
+        keys.FEELING_UNSAFE,
+        keys.CAUTION_ASK,
+        keys.CAUTION_RESUMED,
+    )
     replies = {
         sentence
-        for variant in RESPONSES.variants(keys.STOP_DONE)
+        for key in urgent
+        for variant in RESPONSES.variants(key)
         for sentence in split_sentences(variant, config.voice.max_sentence_chars)
     }
+    replies |= set(split_sentences(RESPONSES.pick(keys.HELP_CALL, where="one one two"), 300))
     async with Runtime(config, time_scale=0.05, synthesizer=voice, cache=False):
         # No await since the start: the background renders have not begun.
         before_online = set(voice.rendered)
