@@ -207,7 +207,7 @@ def test_check_in_values_are_exported(ini: str) -> None:
     assert "(tomorrow morning):morning" in ini
     assert "(this evening):tonight" in ini
     assert "(it when you talk):off" in ini
-    assert "(words and chimes):both" in ini
+    assert "([both] [the] <chime_noun> and [the | your] <voice_noun> [together]):both" in ini
     assert "(sub drop):drop" in ini
     assert "space:space" not in ini
     assert "(some space):space" in ini
