@@ -97,6 +97,10 @@ class _RhasspyWriter:
             f"# Safewords: {safewords}",
             f"# Caution words: {caution_words}",
         ]
+        # The built-in recognizer and hassil drop the template's skip words ("um", "uh")
+        # before matching; Rhasspy keeps every word, so a sentence may start with one.
+        skip = [w for w in self._templates.document["skip_words"] if not _DIGIT.search(w)]
+        hesitation = f"[({' | '.join(skip)})] " if skip else ""
         for intent_name, intent in self._intents.intents.items():
             deps: set[str] = set()
             sentences: list[str] = []
@@ -109,7 +113,7 @@ class _RhasspyWriter:
                 continue  # nothing to say: e.g. AftercareCaution with no caution words
             lines.extend(["", f"[{intent_name}]"])
             lines.extend(f"{name} = {self._bodies[name]}" for name in self._closure(deps))
-            lines.extend(_escape_line(sentence) for sentence in sentences)
+            lines.extend(_escape_line(hesitation + sentence) for sentence in sentences)
         return "\n".join(lines) + "\n"
 
     def _closure(self, deps: set[str]) -> list[str]:

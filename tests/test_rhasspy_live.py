@@ -188,6 +188,9 @@ CAUTION_TEXTS = [
 # words), every feeling and a few needs, the routine and pattern names.
 NLU_CASES: list[tuple[str, str, Slots]] = [
     *DIALOGUE_CASES,
+    # A hesitation first: Rhasspy keeps every word, so the export allows one.
+    ("um start aftercare", START, {}),
+    ("uh i feel a bit sore", FEELING, {"feeling": "sore"}),
     ("start aftercare", START, {}),
     ("quiet aftercare", START, {"routine": "quiet"}),
     ("short aftercare", START, {"routine": "short"}),

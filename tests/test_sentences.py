@@ -309,3 +309,15 @@ def test_intent_script_payloads_are_nlu_intents_the_skill_accepts(templates: Tem
         bare = parse_intent(data["topic"], env.from_string(data["payload"]).render().encode())
         assert bare.intent.intent_name == name
         assert bare.slots == []
+
+
+def test_rhasspy_sentences_may_start_with_a_hesitation(templates: Templates) -> None:
+    """The built-in recognizer drops "um" and "uh" before matching; Rhasspy keeps every word,
+    so each exported sentence allows one in front."""
+    sentences = [
+        line
+        for line in to_rhasspy(templates).splitlines()
+        if line and not line.startswith(("#", "[")) and " = " not in line
+    ]
+    assert sentences
+    assert all(line.startswith("\\[(um | ") for line in sentences)
