@@ -76,6 +76,11 @@ def phase_cues(clips: list[Clip]) -> list[Clip]:
     return [clip for clip in clips if clip.kind == "cue"]
 
 
+def music_stops(bs: Bedside) -> list[dict[str, Any]]:
+    """Every "stop" the player was told."""
+    return [body for _, body in commands(bs, PLAYER_TOPIC) if body == {"action": "stop"}]
+
+
 def volumes(bs: Bedside, after: float = 0.0) -> list[int]:
     """Every volume the player was told, in order."""
     return [body["volume"] for _, body in commands(bs, PLAYER_TOPIC, after) if "volume" in body]
@@ -152,7 +157,7 @@ async def test_no_music_fades_only_the_music_and_the_routine_goes_on(
     said = spoken(lines(bs.clips(), expect={"music.off"}))
     assert said == ["music.off", "routine.water", "routine.close"]
     assert len(plays(bs)) == 1  # the second music step was left out
-    stops = [body for _, body in commands(bs, PLAYER_TOPIC) if body == {"action": "stop"}]
+    stops = music_stops(bs)
     assert len(stops) == 1
 
 
@@ -246,7 +251,7 @@ async def test_help_stops_everything_and_says_where_help_is(
     clips = [c for c in bs.clips() if c.kind == "speech"]
     text = " ".join(c.text for c in clips)
     assert text == f"I can't call anyone. If you need urgent help, please call {words}."
-    stops = [body for _, body in commands(bs, PLAYER_TOPIC) if body == {"action": "stop"}]
+    stops = music_stops(bs)
     assert len(stops) == 1
 
 
@@ -365,7 +370,7 @@ async def test_each_hard_moment_answer_inside_a_checkin(
     said = spoken(heard)
     assert said[: 2 + len(reply)] == ["routine.opening", "checkin.feeling", *reply]
     rest = said[2 + len(reply) :]
-    stops = [body for _, body in commands(bs, PLAYER_TOPIC) if body == {"action": "stop"}]
+    stops = music_stops(bs)
     assert len(dm.asked) == 1
     if then == "stop":
         assert rest == []

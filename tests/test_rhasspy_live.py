@@ -947,6 +947,18 @@ def test_speech_outside_the_checkin_filter_ends_it_without_an_intent(stack: Stac
     assert not stack.recorder.messages(player_topic(BEDROOM))
 
 
+def _idle_again(stack: Stack, after: float) -> None:
+    """Wait until the bedroom's state says idle again after a moment."""
+    stack.wait_for(
+        lambda m: (
+            m.topic == f"aftercare/{BEDROOM}/state"
+            and m.t > after
+            and body(m)["activity"] == "idle"
+        ),
+        "the bedroom idle again",
+    )
+
+
 def _spoken_after(key: str, after: float) -> Callable[[Received], bool]:
     """Matches a line of `key` said (hermes/tts/say) after a moment."""
     return lambda m: m.topic == TTS_SAY and m.t > after and body(m)["text"] in lines(key)
@@ -981,14 +993,7 @@ def test_a_hard_answer_inside_a_real_checkin(
             "the routine's one close",
         )
     else:
-        stack.wait_for(
-            lambda m: (
-                m.topic == f"aftercare/{BEDROOM}/state"
-                and m.t > turn.t
-                and body(m)["activity"] == "idle"
-            ),
-            "the bedroom idle again",
-        )
+        _idle_again(stack, turn.t)
         time.sleep(0.5)
         assert not [m for m in stack.said(BEDROOM, after=after) if body(m)["text"] in closing]
 
@@ -1003,14 +1008,7 @@ def test_the_safeword_inside_a_checkin_stops_the_routine(stack: Stack) -> None:
         lambda m: m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("stop.done"),
         "the stop reply",
     )
-    stack.wait_for(
-        lambda m: (
-            m.topic == f"aftercare/{BEDROOM}/state"
-            and m.t > turn.t
-            and body(m)["activity"] == "idle"
-        ),
-        "the bedroom idle again",
-    )
+    _idle_again(stack, turn.t)
     # The routine is over: a later question is answered, and no closing line came before.
     later, _, _ = stack.ask(BEDROOM, "what do you remember about us")
     reply = stack.wait_for(lambda m: m.topic == TTS_SAY and m.t > later.t, "a later reply")
