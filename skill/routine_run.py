@@ -86,6 +86,9 @@ class RoutineControl:
     """The step running now, if any."""
     previous: Step | None = None
     """The step that ran before it."""
+    silences: int = 0
+    """Silence steps that have run to their end."""
+    _notice_after: int = field(default=0, init=False, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _skip_next: type[Step] | None = field(default=None, init=False, repr=False)
 
@@ -102,6 +105,14 @@ class RoutineControl:
         self.slow = True
         if heavy and not self.heavy:
             self.heavy = self.notice_due = True
+            # Said only once a whole silence has passed: not on top of the reply.
+            running = isinstance(self.current, SilenceStep)
+            self._notice_after = self.silences + (1 if running else 0)
+
+    @property
+    def notice_ready(self) -> bool:
+        """The slow-down line is due and a whole silence has passed since the heavy answer."""
+        return self.notice_due and self.silences > self._notice_after
 
     def skip(self) -> bool:
         """End the current step at once (declining an offer declines what it offers too).
@@ -195,7 +206,12 @@ async def _between(control: RoutineControl, tools: RoutineTools, following: Step
         await _flush(control, tools)
         if control.paused:
             await control.resumed.wait()
-        elif control.notice_due and not isinstance(following, SilenceStep):
+        elif control.notice_due and (
+            # after a whole silence, or before the goodbye at the latest
+            (control.notice_ready and not isinstance(following, SilenceStep))
+            or following is None
+            or isinstance(following, CloseStep)
+        ):
             control.notice_due = False
             if not control.silenced:
                 await tools.say_key(keys.ROUTINE_SLOW_DOWN)
@@ -209,6 +225,8 @@ async def _run_step(step: Step, control: RoutineControl, tools: RoutineTools) ->
     control.current, control._task = step, task
     try:
         await task
+        if isinstance(step, SilenceStep):
+            control.silences += 1
     except asyncio.CancelledError:
         me = asyncio.current_task()
         if me is not None and me.cancelling():

@@ -324,3 +324,43 @@ async def test_stopping_the_routine_still_stops_it_mid_step() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert tools.log == []
+
+
+@pytest.mark.asyncio
+async def test_the_slow_down_line_waits_for_a_whole_silence_after_the_heavy_answer() -> None:
+    """A heavy answer said during a silence: the line comes after the next whole silence,
+    never right after the reply; at the latest before the goodbye."""
+    tools = Tools(scale=0.002)
+    control = RoutineControl()
+    routine = routine_of(
+        {"say": "routine.opening"},
+        {"silence": 100},
+        {"say": "routine.water"},
+        {"silence": 100},
+        {"say": "routine.warmth"},
+        {"silence": 100},
+        {"close": "routine.close"},
+    )
+    task = asyncio.create_task(run_routine(routine, control, tools.tools()))
+    await asyncio.sleep(0.05)  # inside the first silence (0.2 s here)
+    control.slow_down()
+    await asyncio.wait_for(task, 5)
+    assert tools.log == [
+        "say routine.opening",
+        "say routine.water",
+        "say routine.slow_down",
+        "say routine.warmth",
+        "say routine.close",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_the_slow_down_line_comes_before_the_goodbye_at_the_latest() -> None:
+    tools = Tools(scale=0.002)
+    control = RoutineControl()
+    routine = routine_of({"silence": 100}, {"close": "routine.close"})
+    task = asyncio.create_task(run_routine(routine, control, tools.tools()))
+    await asyncio.sleep(0.05)
+    control.slow_down()
+    await asyncio.wait_for(task, 5)
+    assert tools.log == ["say routine.slow_down", "say routine.close"]
