@@ -16,7 +16,7 @@ from rhasspyhermes.nlu import NluIntent
 
 from skill import handlers, keys, spoken
 from skill.activities import Activities, BreathingControl, SiteHooks
-from skill.care import CareReply
+from skill.care import CareReply, where_help_is
 from skill.config import Config
 from skill.dialogue import (
     SESSION_ENDED,
@@ -295,10 +295,7 @@ class Skill:
         needed = keys.PLACEHOLDERS.get(key, frozenset())
         values: list[tuple[str, object]] = []
         if "where" in needed:
-            number = self.config.emergency_number
-            values.append(
-                ("where", spoken.digits(number) if number else "your local emergency number")
-            )
+            values.append(("where", where_help_is(self.config.emergency_number)))
         if "time" in needed:
             values.append(("time", spoken.clock_time(self._now())))
         return Say(key, tuple(values))
