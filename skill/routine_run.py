@@ -93,7 +93,8 @@ class RoutineControl:
     _skip_next: type[Step] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.resumed.set()
+        if not self.paused:
+            self.resumed.set()
 
     def tell(self, text: str) -> None:
         """Queue a reply; it is said in the current silence or before the next step."""

@@ -364,3 +364,8 @@ async def test_the_slow_down_line_comes_before_the_goodbye_at_the_latest() -> No
     control.slow_down()
     await asyncio.wait_for(task, 5)
     assert tools.log == ["say routine.slow_down", "say routine.close"]
+
+
+def test_a_control_made_paused_is_not_marked_resumed() -> None:
+    assert not RoutineControl(paused=True).resumed.is_set()
+    assert RoutineControl().resumed.is_set()
