@@ -36,13 +36,13 @@ from benchmarks.harness import (
     wait_quiet,
     warm_clip_cache,
 )
-from skill.activities import STALE_AFTER, BreathingControl
 from skill.app import Runtime, project_dir
-from skill.audio import wav_duration
-from skill.breathing import Cue
-from skill.output import SENTENCE_GAP, Spoken
-from skill.responses import ResponseBook, response_path
-from skill.voice import ClipCache
+from skill.breathing.plan import Cue
+from skill.language.responses import ResponseBook, response_path
+from skill.site.activities import STALE_AFTER, BreathingControl
+from skill.voice.audio import wav_duration
+from skill.voice.output import SENTENCE_GAP, Spoken
+from skill.voice.piper import ClipCache
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 
-from skill.activities import _QUIET_CHIMES, Assets
-from skill.breathing import BreathingPlan
-from skill.output import Spoken
-from skill.routine_run import QUIET_CLOSE, QUIET_PREFIX
-from skill.routines import (
+from skill.breathing.plan import BreathingPlan
+from skill.routines.model import (
     BreatheStep,
     CheckinStep,
     CloseStep,
@@ -23,7 +20,10 @@ from skill.routines import (
     Routine,
     SayStep,
 )
-from skill.voice import split_sentences
+from skill.routines.runner import QUIET_CLOSE, QUIET_PREFIX
+from skill.site.activities import _QUIET_CHIMES, Assets
+from skill.voice.output import Spoken
+from skill.voice.piper import split_sentences
 
 Label = tuple[str, str]
 """(kind, what): ("speech", response key), ("cue", cue text) or ("chime", chime name)."""

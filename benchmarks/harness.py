@@ -32,14 +32,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 from rhasspyhermes.nlu import NluIntent
 
 from skill.app import Runtime, project_dir
-from skill.audio import wav_duration
-from skill.broker import LOOPBACK, find_mosquitto
-from skill.config import Config, parse_config
-from skill.dialogue import SESSION_ENDED, SESSION_STARTED
-from skill.nlu import Recognizer
-from skill.output import Spoken
-from skill.routine_run import CHECKIN_ANSWERS
-from skill.routines import routine_names
+from skill.config.settings import Config, parse_config
+from skill.demo.broker import LOOPBACK, find_mosquitto
+from skill.hermes.dialogue import SESSION_ENDED, SESSION_STARTED
+from skill.language.nlu import Recognizer
+from skill.routines.model import routine_names
+from skill.routines.runner import CHECKIN_ANSWERS
+from skill.voice.audio import wav_duration
+from skill.voice.output import Spoken
 
 SITE = "bench"
 """Site id every benchmark speaks on."""

@@ -43,9 +43,9 @@ from benchmarks.harness import (
     warm_clip_cache,
 )
 from skill.app import Runtime, project_dir
-from skill.config import Config
-from skill.responses import ResponseBook, response_path
-from skill.voice import PiperSynthesizer, Synthesizer, split_sentences
+from skill.config.settings import Config
+from skill.language.responses import ResponseBook, response_path
+from skill.voice.piper import PiperSynthesizer, Synthesizer, split_sentences
 
 log = logging.getLogger(__name__)
 

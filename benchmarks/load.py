@@ -49,7 +49,7 @@ from benchmarks.harness import (
     warm_clip_cache,
 )
 from skill.app import Runtime, project_dir
-from skill.responses import ResponseBook, response_path
+from skill.language.responses import ResponseBook, response_path
 
 log = logging.getLogger(__name__)
 

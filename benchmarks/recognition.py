@@ -46,10 +46,10 @@ import hassil
 import yaml
 
 from benchmarks.harness import machine
-from skill.care import most_serious
-from skill.config import Config
-from skill.nlu import Recognizer
-from skill.sentences import to_hassil
+from skill.care.replies import most_serious
+from skill.config.settings import Config
+from skill.language.nlu import Recognizer
+from skill.language.sentences import to_hassil
 
 ROOT = Path(__file__).resolve().parent.parent
 INTENTS_DIR = ROOT / "intents"

@@ -59,10 +59,10 @@ from benchmarks.harness import (
     wait_quiet,
     warm_clip_cache,
 )
-from skill.activities import Assets, BreathingControl, load_assets
 from skill.app import Runtime, project_dir
 from skill.service import Skill
-from skill.voice import Synthesizer
+from skill.site.activities import Assets, BreathingControl, load_assets
+from skill.voice.piper import Synthesizer
 
 log = logging.getLogger(__name__)
 

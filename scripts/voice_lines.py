@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from skill import keys, spoken  # noqa: E402
-from skill.config import VoiceSettings  # noqa: E402
-from skill.responses import ResponseBook, response_path  # noqa: E402
-from skill.voice import PiperSynthesizer, split_sentences  # noqa: E402
+from skill.config.settings import VoiceSettings  # noqa: E402
+from skill.language import keys, spoken  # noqa: E402
+from skill.language.responses import ResponseBook, response_path  # noqa: E402
+from skill.voice.piper import PiperSynthesizer, split_sentences  # noqa: E402
 
 SAMPLES: dict[str, tuple[object, ...]] = {
     "minutes": (2, 5, 25),

@@ -13,24 +13,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from skill.activities import Activities, Assets, load_assets
-from skill.broker import EmbeddedBroker
-from skill.care import where_help_is
-from skill.clock import Clock
-from skill.config import Config
-from skill.dialogue import Dialogues
-from skill.errors import BrokerError, VoiceError
-from skill.followup import local_zone
-from skill.hermes import Outgoing
-from skill.memory import Memory, utc_now
-from skill.mqtt import MqttLink
-from skill.output import Listener, Output
-from skill.reminders import Reminders
-from skill.room import Room
+from skill.base.clock import Clock
+from skill.base.errors import BrokerError, VoiceError
+from skill.care.followup import local_zone
+from skill.care.reminders import Reminders
+from skill.care.replies import where_help_is
+from skill.care.store import Store
+from skill.config.settings import Config
+from skill.demo.broker import EmbeddedBroker
+from skill.hermes.dialogue import Dialogues
+from skill.hermes.messages import Outgoing
+from skill.hermes.mqtt import MqttLink
+from skill.room.room import Room
+from skill.room.status import StatusBoard
 from skill.service import Skill
-from skill.status import StatusBoard
-from skill.store import Store
-from skill.voice import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
+from skill.site.activities import Activities, Assets, load_assets
+from skill.site.memory import Memory, utc_now
+from skill.voice.output import Listener, Output
+from skill.voice.piper import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from skill.app import Runtime, load_synthesizer, project_dir, speaking_config
-from skill.config import Config, load_config, valid_site_id
-from skill.errors import AftercareError
+from skill.base.errors import AftercareError
+from skill.config.settings import Config, load_config, valid_site_id
 
 log = logging.getLogger("aftercare")
 
@@ -33,7 +33,7 @@ def _config_path(value: str | None) -> Path:
 def _load(args: argparse.Namespace) -> Config:
     path = _config_path(args.config)
     if not path.is_file() and args.config is None:
-        from skill.config import parse_config
+        from skill.config.settings import parse_config
 
         return parse_config({}, path="<defaults>")
     return load_config(path)
@@ -47,8 +47,8 @@ def _setup_logging(level: str) -> None:
 
 
 def _recognizer(config: Config) -> Any:
-    from skill.nlu import Recognizer
-    from skill.routines import routine_names
+    from skill.language.nlu import Recognizer
+    from skill.routines.model import routine_names
 
     return Recognizer.load(
         project_dir() / "intents",
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The newcomer path: embedded broker, skill and a local bedside speaker."""
-    from skill.demo import run_demo
+    from skill.demo.demo import run_demo
 
     config = _load(args)
     _setup_logging("WARNING")
@@ -112,8 +112,8 @@ def cmd_say(args: argparse.Namespace) -> int:
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from skill.hermes import intent_topic
-    from skill.mqtt import tls_context
+    from skill.hermes.messages import intent_topic
+    from skill.hermes.mqtt import tls_context
 
     config = _load(args)
     if not valid_site_id(args.site):
@@ -156,9 +156,9 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate config, voice, intents and responses; print the resolved settings."""
-    from skill.activities import load_assets
-    from skill.care import where_help_is
-    from skill.voice import ClipCache
+    from skill.care.replies import where_help_is
+    from skill.site.activities import load_assets
+    from skill.voice.piper import ClipCache
 
     config = _load(args)
     assets = load_assets(config, project_dir())
@@ -186,8 +186,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _languages_complete(routines: Mapping[str, Any]) -> bool:
     """Report, per language shipped, missing response keys and missing intents; True if none."""
-    from skill import keys
-    from skill.responses import ResponseBook
+    from skill.language import keys
+    from skill.language.responses import ResponseBook
 
     root = project_dir()
     needed = set(keys.ALL_KEYS)
@@ -222,7 +222,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     import shutil
 
     from skill.app import store_path
-    from skill.store import erase
+    from skill.care.store import erase
 
     config = _load(args)
     removed = erase(store_path(config))
@@ -236,7 +236,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 def cmd_sentences(args: argparse.Namespace) -> int:
     """Print the sentence templates for Rhasspy (sentences.ini) or Home Assistant."""
-    from skill import sentences
+    from skill.language import sentences
 
     config = _load(args)
     recognizer = _recognizer(config)

@@ -14,11 +14,10 @@ from typing import Any
 
 from rhasspyhermes.nlu import NluIntent
 
-from skill import handlers, keys, spoken
-from skill.activities import Activities, BreathingControl, SiteHooks
-from skill.care import CareReply, where_help_is
-from skill.config import Config
-from skill.dialogue import (
+from skill.care.followup import local_zone
+from skill.care.replies import CareReply, where_help_is
+from skill.config.settings import Config
+from skill.hermes.dialogue import (
     SESSION_ENDED,
     SESSION_STARTED,
     Answer,
@@ -26,8 +25,27 @@ from skill.dialogue import (
     Unclear,
     parse_session_event,
 )
-from skill.followup import local_zone
-from skill.handlers import (
+from skill.hermes.messages import (
+    PLAY_FINISHED_ALL_SITES,
+    SAY_FINISHED_TOPIC,
+    BadMessage,
+    Outgoing,
+    end_session,
+    intent_topic,
+    parse_intent,
+    parse_play_finished,
+    parse_say_finished,
+)
+from skill.hermes.mqtt import Incoming
+from skill.language import keys, spoken
+from skill.language.responses import ResponseBook
+from skill.room.homeassistant import Activity, parse_command
+from skill.room.room import Room
+from skill.room.status import StatusBoard
+from skill.routines.runner import RoutineControl
+from skill.site import handlers
+from skill.site.activities import Activities, BreathingControl, SiteHooks
+from skill.site.handlers import (
     Action,
     Care,
     Caution,
@@ -40,25 +58,8 @@ from skill.handlers import (
     StartRoutine,
     StopAll,
 )
-from skill.hermes import (
-    PLAY_FINISHED_ALL_SITES,
-    SAY_FINISHED_TOPIC,
-    BadMessage,
-    Outgoing,
-    end_session,
-    intent_topic,
-    parse_intent,
-    parse_play_finished,
-    parse_say_finished,
-)
-from skill.homeassistant import Activity, parse_command
-from skill.memory import Memory
-from skill.mqtt import Incoming
-from skill.output import Output
-from skill.responses import ResponseBook
-from skill.room import Room
-from skill.routine_run import RoutineControl
-from skill.status import StatusBoard
+from skill.site.memory import Memory
+from skill.voice.output import Output
 
 log = logging.getLogger(__name__)
 

@@ -34,21 +34,21 @@ from unittest import mock
 import numpy as np
 from mqtt_recorder import BrokerAddress, MqttRecorder, Received
 
-from skill import activities
-from skill.activities import BreathingControl
 from skill.app import Runtime, project_dir
-from skill.audio import trim_silence, wav_bytes
-from skill.breathing import BreathingPlan, Cue
-from skill.chimes import CHIME_KINDS, chime_wav
-from skill.config import Config, parse_config
-from skill.nlu import Recognizer
-from skill.output import Spoken
-from skill.responses import ResponseBook, response_path
-from skill.routines import routine_names
+from skill.breathing.plan import BreathingPlan, Cue
+from skill.config.settings import Config, parse_config
+from skill.demo.speaker import BedsideSpeaker
+from skill.language.nlu import Recognizer
+from skill.language.responses import ResponseBook, response_path
+from skill.language.templates import DEFAULT_ROUTINES
+from skill.routines.model import routine_names
 from skill.service import Skill
-from skill.speaker import BedsideSpeaker
-from skill.templates import DEFAULT_ROUTINES
-from skill.voice import split_sentences
+from skill.site import activities
+from skill.site.activities import BreathingControl
+from skill.voice.audio import trim_silence, wav_bytes
+from skill.voice.chimes import CHIME_KINDS, chime_wav
+from skill.voice.output import Spoken
+from skill.voice.piper import split_sentences
 
 RATE = 16000
 """Sample rate of the fake voice."""

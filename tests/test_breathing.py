@@ -13,8 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skill import keys
-from skill.breathing import (
+from skill.breathing.patterns import (
+    Pattern,
+    Phase,
+    PhaseName,
+    default_pattern,
+    load_patterns,
+    load_user_patterns,
+)
+from skill.breathing.plan import (
     LONG_SESSION,
     PACE_STEPS,
     TICKS_PER_SECOND,
@@ -23,15 +30,8 @@ from skill.breathing import (
     Style,
     step_allowed,
 )
-from skill.chimes import ChimeKind
-from skill.patterns import (
-    Pattern,
-    Phase,
-    PhaseName,
-    default_pattern,
-    load_patterns,
-    load_user_patterns,
-)
+from skill.language import keys
+from skill.voice.chimes import ChimeKind
 
 PATTERNS = load_patterns()
 CONFIG = "/etc/aftercare/config.yaml"

@@ -29,9 +29,9 @@ from fakes import (
     live_skill,
 )
 
-from skill.activities import BreathingControl
-from skill.broker import EmbeddedBroker
-from skill.voice import split_sentences
+from skill.demo.broker import EmbeddedBroker
+from skill.site.activities import BreathingControl
+from skill.voice.piper import split_sentences
 
 INHALE = cue_text("inhale")
 EXHALE = cue_text("exhale")

@@ -35,9 +35,9 @@ from test_companion_live import (
     spoken,
 )
 
-from skill.broker import EmbeddedBroker
-from skill.dialogue import CHECKIN_TAG
-from skill.routine_run import SLOW_FACTOR
+from skill.demo.broker import EmbeddedBroker
+from skill.hermes.dialogue import CHECKIN_TAG
+from skill.routines.runner import SLOW_FACTOR
 
 pytestmark = pytest.mark.timeout(60)
 

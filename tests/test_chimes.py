@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from skill.audio import wav_duration, wav_pcm
-from skill.chimes import CHIME_KINDS, FULL_SCALE, ChimeKind, chime_wav, render_chime
+from skill.voice.audio import wav_duration, wav_pcm
+from skill.voice.chimes import CHIME_KINDS, FULL_SCALE, ChimeKind, chime_wav, render_chime
 
 RATES = (16000, 22050, 44100)
 KINDS: tuple[ChimeKind, ...] = ("inhale", "exhale", "end", "soft")

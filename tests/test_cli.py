@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from skill.app import store_path
-from skill.broker import free_port
+from skill.care.store import Store
 from skill.cli import main
-from skill.config import load_config
-from skill.store import Store
-from skill.voice import bundled_model
+from skill.config.settings import load_config
+from skill.demo.broker import free_port
+from skill.voice.piper import bundled_model
 
 SECRET = "correct horse battery staple"
 

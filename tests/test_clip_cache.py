@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeVoice
 
-from skill.voice import ClipCache
+from skill.voice.piper import ClipCache
 
 SENTENCES = [f"Sentence number {n} is here to fill the cache a little." for n in range(40)]
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from skill.clock import WAKE_EARLY, Clock
+from skill.base.clock import WAKE_EARLY, Clock
 
 
 @pytest.mark.asyncio

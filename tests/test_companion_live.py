@@ -52,14 +52,14 @@ from fakes import (
 from mqtt_recorder import Received
 
 from skill.app import project_dir, store_path
-from skill.broker import EmbeddedBroker
-from skill.dialogue import Dialogues
-from skill.followup import DAY_STARTS
-from skill.nlu import Recognizer
-from skill.reminders import STALE
-from skill.routine_run import CHECKIN_ANSWERS, SLOW_FACTOR
-from skill.store import FollowUp, Preferences, Store
-from skill.voice import split_sentences
+from skill.care.followup import DAY_STARTS
+from skill.care.reminders import STALE
+from skill.care.store import FollowUp, Preferences, Store
+from skill.demo.broker import EmbeddedBroker
+from skill.hermes.dialogue import Dialogues
+from skill.language.nlu import Recognizer
+from skill.routines.runner import CHECKIN_ANSWERS, SLOW_FACTOR
+from skill.voice.piper import split_sentences
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.config import load_config, parse_config, valid_site_id
-from skill.errors import ConfigError
+from skill.base.errors import ConfigError
+from skill.config.settings import load_config, parse_config, valid_site_id
 
 ROOT = Path(__file__).resolve().parent.parent
 

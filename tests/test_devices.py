@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from skill.config import parse_config
-from skill.device_config import DeviceSettings, LightLevel
-from skill.devices import (
+from skill.base.errors import ConfigError
+from skill.config.devices import DeviceSettings, LightLevel
+from skill.config.settings import parse_config
+from skill.room.commands import (
     DeviceTemplateError,
     check_template,
     light_commands,
     player_commands,
     render_payload,
 )
-from skill.errors import ConfigError
 
 TEMPLATE = '{"action": "play", "playlist": "{playlist}", "volume": {volume}}'
 

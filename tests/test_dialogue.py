@@ -9,8 +9,8 @@ import pytest
 from rhasspyhermes.intent import Intent
 from rhasspyhermes.nlu import NluIntent
 
-from skill.dialogue import Dialogues, SessionEvent, Unclear, parse_session_event
-from skill.hermes import BadMessage, Outgoing
+from skill.hermes.dialogue import Dialogues, SessionEvent, Unclear, parse_session_event
+from skill.hermes.messages import BadMessage, Outgoing
 
 
 def answer(name: str, *, session: str | None, custom: str | None) -> NluIntent:

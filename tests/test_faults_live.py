@@ -60,11 +60,11 @@ from fakes import (
 from mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
 from skill import app
-from skill.activities import BreathingControl
 from skill.app import Runtime
-from skill.broker import EmbeddedBroker, free_port
-from skill.mqtt import MqttLink
-from skill.output import FINISH_MARGIN
+from skill.demo.broker import EmbeddedBroker, free_port
+from skill.hermes.mqtt import MqttLink
+from skill.site.activities import BreathingControl
+from skill.voice.output import FINISH_MARGIN
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skill import followup
-from skill.followup import KINDS, local_zone, next_due
+from skill.care import followup
+from skill.care.followup import KINDS, local_zone, next_due
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skill.activities import load_assets
 from skill.app import assemble, project_dir
-from skill.clock import Clock
-from skill.config import Config, parse_config
-from skill.hermes import Outgoing
-from skill.memory import Memory
-from skill.mqtt import Incoming
+from skill.base.clock import Clock
+from skill.config.settings import Config, parse_config
+from skill.hermes.messages import Outgoing
+from skill.hermes.mqtt import Incoming
 from skill.service import OPEN_SITES_MAX, Skill
+from skill.site.activities import load_assets
+from skill.site.memory import Memory
 
 CONFIG = parse_config(
     {

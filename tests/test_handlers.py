@@ -8,10 +8,10 @@ import pytest
 from rhasspyhermes.intent import Intent, Slot
 from rhasspyhermes.nlu import NluIntent
 
-from skill import keys
-from skill.care import CareReply, feeling_reply, most_serious
-from skill.config import parse_config
-from skill.handlers import (
+from skill.care.replies import CareReply, feeling_reply, most_serious
+from skill.config.settings import parse_config
+from skill.language import keys
+from skill.site.handlers import (
     Care,
     Caution,
     Control,

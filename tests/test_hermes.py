@@ -14,8 +14,7 @@ from rhasspyhermes.audioserver import AudioPlayBytes, AudioPlayFinished
 from rhasspyhermes.dialogue import DialogueEndSession, DialogueSessionEnded
 from rhasspyhermes.nlu import NluIntent
 
-from skill.audio import wav_bytes
-from skill.hermes import (
+from skill.hermes.messages import (
     MAX_PAYLOAD_BYTES,
     BadMessage,
     end_session,
@@ -25,6 +24,7 @@ from skill.hermes import (
     slot,
     tts_say,
 )
+from skill.voice.audio import wav_bytes
 
 # The shape rhasspy-nlu-hermes 0.5 publishes for "breathe with us for five minutes".
 RHASSPY_INTENT = {

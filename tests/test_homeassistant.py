@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skill.config import valid_site_id
-from skill.hermes import Outgoing
-from skill.homeassistant import (
+from skill.config.settings import valid_site_id
+from skill.hermes.messages import Outgoing
+from skill.room.homeassistant import (
     ACTIONS,
     ACTIVITIES,
     BUTTONS,

@@ -45,10 +45,10 @@ from fakes import (
 )
 from mqtt_recorder import MqttRecorder, Received
 
-from skill import keys
 from skill.app import Runtime
-from skill.broker import EmbeddedBroker
-from skill.voice import split_sentences
+from skill.demo.broker import EmbeddedBroker
+from skill.language import keys
+from skill.voice.piper import split_sentences
 
 pytestmark = pytest.mark.timeout(60)
 

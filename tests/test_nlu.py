@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from rhasspyhermes.nlu import NluIntent
 
-from skill.nlu import Recognizer, slot_value
-from skill.templates import DEFAULT_ROUTINES
-from skill.text import normalize
+from skill.base.text import normalize
+from skill.language.nlu import Recognizer, slot_value
+from skill.language.templates import DEFAULT_ROUTINES
 
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
 PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")

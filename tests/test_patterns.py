@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from skill import keys
-from skill.breathing import BreathingPlan
-from skill.errors import ConfigError, DataFileError
-from skill.patterns import Pattern, Phase, load_patterns, load_user_patterns, parse_patterns
+from skill.base.errors import ConfigError, DataFileError
+from skill.breathing.patterns import (
+    Pattern,
+    Phase,
+    load_patterns,
+    load_user_patterns,
+    parse_patterns,
+)
+from skill.breathing.plan import BreathingPlan
+from skill.language import keys
 
 PATTERNS = load_patterns()
 CONFIG = "/etc/aftercare/config.yaml"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skill.responses import ResponseBook
-from skill.voice import PHRASE_CHARS, phrases, split_sentences
+from skill.language.responses import ResponseBook
+from skill.voice.piper import PHRASE_CHARS, phrases, split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 

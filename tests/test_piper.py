@@ -22,10 +22,10 @@ from mqtt_recorder import MqttRecorder
 from numpy.typing import NDArray
 
 from skill.app import Runtime
-from skill.broker import EmbeddedBroker
-from skill.config import VoiceSettings
-from skill.errors import VoiceError
-from skill.voice import ClipCache, PiperSynthesizer, bundled_model
+from skill.base.errors import VoiceError
+from skill.config.settings import VoiceSettings
+from skill.demo.broker import EmbeddedBroker
+from skill.voice.piper import ClipCache, PiperSynthesizer, bundled_model
 
 pytestmark = [pytest.mark.piper, pytest.mark.timeout(90)]
 

@@ -14,12 +14,12 @@ import pytest
 from mqtt_recorder import MqttRecorder
 
 from skill.app import Runtime, project_dir
-from skill.audio import wav_bytes
-from skill.broker import EmbeddedBroker
-from skill.config import parse_config
-from skill.hermes import intent_topic
-from skill.nlu import Recognizer
-from skill.responses import ResponseBook, response_path
+from skill.config.settings import parse_config
+from skill.demo.broker import EmbeddedBroker
+from skill.hermes.messages import intent_topic
+from skill.language.nlu import Recognizer
+from skill.language.responses import ResponseBook, response_path
+from skill.voice.audio import wav_bytes
 
 NAME = "Zephyrine"
 PLAYLIST = "Velvet Tides"
@@ -91,8 +91,8 @@ async def test_info_logs_hold_no_words_slots_names_or_response_text(
 
 
 def test_data_files_are_private(tmp_path: Path) -> None:
-    from skill.store import Store
-    from skill.voice import ClipCache
+    from skill.care.store import Store
+    from skill.voice.piper import ClipCache
 
     data = tmp_path / "data"
     with Store.open(data / "aftercare.sqlite3") as store:

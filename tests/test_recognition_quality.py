@@ -32,7 +32,7 @@ from benchmarks.recognition import (
     score,
     utterance_sets,
 )
-from skill.nlu import Recognizer
+from skill.language.nlu import Recognizer
 
 TARGET = 0.95
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from skill import care, keys
-from skill.errors import AftercareError, DataFileError
-from skill.responses import (
+from skill.base.errors import AftercareError, DataFileError
+from skill.care import replies as care
+from skill.language import keys
+from skill.language.responses import (
     MissingResponseError,
     ResponseBook,
     ResponseValuesError,
     response_path,
 )
-from skill.routines import load_routines
+from skill.routines.model import load_routines
 
 ROOT = Path(__file__).resolve().parent.parent
 RESPONSES_DIR = ROOT / "responses"

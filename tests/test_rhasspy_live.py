@@ -39,12 +39,12 @@ from mqtt_recorder import MqttRecorder, Received
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from skill.broker import EmbeddedBroker
-from skill.nlu import Recognizer
-from skill.responses import ResponseBook
-from skill.routines import routine_names
-from skill.text import normalize
-from skill.voice import split_sentences
+from skill.base.text import normalize
+from skill.demo.broker import EmbeddedBroker
+from skill.language.nlu import Recognizer
+from skill.language.responses import ResponseBook
+from skill.routines.model import routine_names
+from skill.voice.piper import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_SCRIPT = ROOT / "scripts" / "rhasspy_env.py"

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from skill.clock import Clock
-from skill.config import Config, parse_config
-from skill.hermes import Outgoing
-from skill.room import Room
+from skill.base.clock import Clock
+from skill.config.settings import Config, parse_config
+from skill.hermes.messages import Outgoing
+from skill.room.room import Room
 
 SCALE = 0.01
 

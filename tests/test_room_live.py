@@ -27,8 +27,8 @@ import pytest
 from fakes import Bedside, live_skill
 from mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
-from skill.broker import EmbeddedBroker
-from skill.text import normalize
+from skill.base.text import normalize
+from skill.demo.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -465,7 +465,7 @@ async def test_breathing_light_follows_each_phase_then_goes_back(
     assert len(brightness) == 5
 
 
-# --- bugs found in skill/room.py -----------------------------------------------------------
+# --- bugs found in skill/room/room.py -----------------------------------------------------------
 
 
 @pytest.mark.asyncio

@@ -9,10 +9,10 @@ import pytest
 from rhasspyhermes.intent import Intent
 from rhasspyhermes.nlu import NluIntent
 
-from skill.clock import Clock
-from skill.dialogue import Answer, Unclear
-from skill.routine_run import RoutineControl, RoutineTools, run_routine
-from skill.routines import BreatheStep, Routine, load_routines
+from skill.base.clock import Clock
+from skill.hermes.dialogue import Answer, Unclear
+from skill.routines.model import BreatheStep, Routine, load_routines
+from skill.routines.runner import RoutineControl, RoutineTools, run_routine
 
 ROUTINES = load_routines()
 

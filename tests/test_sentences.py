@@ -11,9 +11,9 @@ import pytest
 import yaml
 from hassil import Intents, recognize
 
-from skill.nlu import Recognizer
-from skill.sentences import to_hassil, to_rhasspy
-from skill.templates import Templates, load_templates
+from skill.language.nlu import Recognizer
+from skill.language.sentences import to_hassil, to_rhasspy
+from skill.language.templates import Templates, load_templates
 
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
 PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")
@@ -289,8 +289,8 @@ def test_intent_script_payloads_are_nlu_intents_the_skill_accepts(templates: Tem
 
     import jinja2
 
-    from skill.hermes import parse_intent, slot
-    from skill.sentences import to_intent_script
+    from skill.hermes.messages import parse_intent, slot
+    from skill.language.sentences import to_intent_script
 
     env = jinja2.Environment(autoescape=False)
     env.filters["to_json"] = json.dumps

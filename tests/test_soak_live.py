@@ -19,8 +19,8 @@ import pytest
 from fakes import STALE_REAL_SECONDS, FakeVoice
 
 from benchmarks import soak
-from skill import activities
-from skill.broker import EmbeddedBroker
+from skill.demo.broker import EmbeddedBroker
+from skill.site import activities
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -14,11 +14,11 @@ from typing import Literal, Protocol
 import pytest
 from mqtt_recorder import Received, RecorderFactory
 
-import skill.speaker
-from skill.audio import wav_bytes
-from skill.broker import EmbeddedBroker, free_port
-from skill.errors import AftercareError, BrokerError
-from skill.speaker import BedsideSpeaker, ClipEvent, has_soundcard
+import skill.demo.speaker
+from skill.base.errors import AftercareError, BrokerError
+from skill.demo.broker import EmbeddedBroker, free_port
+from skill.demo.speaker import BedsideSpeaker, ClipEvent, has_soundcard
+from skill.voice.audio import wav_bytes
 
 RATE = 8000
 SITE = "bedroom"
@@ -125,7 +125,7 @@ def test_ignores_other_sites_retained_and_non_wav(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="skill.speaker")
+    caplog.set_level(logging.DEBUG, logger="skill.demo.speaker")
     listener = recorder_factory(broker, "hermes/audioServer/#")
     # Retained before the speaker subscribes: the broker replays it with the retain flag.
     listener.publish(f"{PLAY}/replayed", clip(0.1, tone=9), retain=True)
@@ -182,7 +182,7 @@ def test_failing_on_clip_callback_does_not_stop_the_speaker(
     def explode(event: ClipEvent) -> None:
         raise RuntimeError("callback bug")
 
-    caplog.set_level(logging.ERROR, logger="skill.speaker")
+    caplog.set_level(logging.ERROR, logger="skill.demo.speaker")
     listener = recorder_factory(broker, FINISHED)
     make_speaker(time_scale=0.0, on_clip=explode)
     listener.publish(f"{PLAY}/a", clip(0.1))
@@ -263,7 +263,7 @@ def test_soundcard_mode_plays_each_clip_with_aplay_in_turn(
 def test_auto_output_without_soundcard_writes_files(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(skill.speaker, "has_soundcard", lambda: False)
+    monkeypatch.setattr(skill.demo.speaker, "has_soundcard", lambda: False)
     speaker = BedsideSpeaker("127.0.0.1", 1883, SITE, folder=tmp_path)
     assert speaker.output_kind == "folder"
 
@@ -311,7 +311,7 @@ def test_has_soundcard(
     cards_file = tmp_path / "cards"
     if cards is not None:
         cards_file.write_text(cards)
-    monkeypatch.setattr(skill.speaker, "_ASOUND_CARDS", cards_file)
+    monkeypatch.setattr(skill.demo.speaker, "_ASOUND_CARDS", cards_file)
     bin_dir = tmp_path / "bin"
     if with_aplay:
         _fake_aplay(bin_dir)

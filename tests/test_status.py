@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from skill.config import parse_config
-from skill.handlers import StartBreathing, StartCooldown, StartRoutine, StopAll, from_button
-from skill.hermes import Outgoing
-from skill.status import StatusBoard
+from skill.config.settings import parse_config
+from skill.hermes.messages import Outgoing
+from skill.room.status import StatusBoard
+from skill.site.handlers import StartBreathing, StartCooldown, StartRoutine, StopAll, from_button
 
 
 def board(**raw: object) -> tuple[StatusBoard, list[Outgoing]]:

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from skill import store as store_module
-from skill.errors import AftercareError
-from skill.store import MIGRATIONS, FollowUp, Preferences, Store, StoreError, erase
+from skill.base.errors import AftercareError
+from skill.care import store as store_module
+from skill.care.store import MIGRATIONS, FollowUp, Preferences, Store, StoreError, erase
 
 NOW = datetime(2025, 1, 15, 22, 0, tzinfo=UTC)
 MORNING = datetime(2025, 1, 16, 8, 0, tzinfo=UTC)

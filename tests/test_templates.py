@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from skill.errors import DataFileError
-from skill.nlu import Recognizer
-from skill.routines import routine_names
-from skill.templates import DEFAULT_ROUTINES, load_templates
+from skill.base.errors import DataFileError
+from skill.language.nlu import Recognizer
+from skill.language.templates import DEFAULT_ROUTINES, load_templates
+from skill.routines.model import routine_names
 
 STOP = "AftercareStop"
 

@@ -49,9 +49,9 @@ from tls_broker import (
 )
 
 from skill.app import Runtime
-from skill.config import Config
-from skill.errors import BrokerError
-from skill.homeassistant import discovery_messages
+from skill.base.errors import BrokerError
+from skill.config.settings import Config
+from skill.room.homeassistant import discovery_messages
 
 pytestmark = pytest.mark.timeout(60)
 live = pytest.mark.mosquitto

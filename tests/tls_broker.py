@@ -30,8 +30,8 @@ import paho.mqtt.client as mqtt
 from mqtt_recorder import MqttRecorder
 from paho.mqtt.enums import CallbackAPIVersion
 
-from skill.broker import find_mosquitto, free_port
-from skill.handlers import INTENTS
+from skill.demo.broker import find_mosquitto, free_port
+from skill.site.handlers import INTENTS
 
 HOST = "127.0.0.1"
 """Where the broker listens (its certificate names this address and localhost)."""
@@ -240,8 +240,8 @@ def skill_acl(
 ) -> list[str]:
     """The ACL lines the skill's user needs: what it subscribes to and what it publishes.
 
-    Written out from the topics the skill documents (README, skill/hermes.py,
-    skill/status.py, skill/homeassistant.py), not computed by the skill, so a new topic it
+    Written out from the topics the skill documents (README, skill/hermes/messages.py,
+    skill/room/status.py, skill/room/homeassistant.py), not computed by the skill, so a new topic it
     starts to use shows up as a message that never arrives. (Mosquitto 2.0 grants a
     subscription its ACL forbids and then delivers nothing on it: a missing `topic read`
     line is silent, never a refused subscription.) Site ids must be plain ([a-zA-Z0-9_-]):

@@ -1,0 +1,508 @@
+"""Private storage of preferences and scheduled follow-ups; never anything people said.
+
+The database is one SQLite file, 0600, in a folder that is made 0700. It uses a
+rollback journal (`journal_mode=DELETE`), which SQLite creates with the database
+file's permissions and deletes after each write, and `secure_delete`, so forgotten
+rows are overwritten rather than left in free pages. `erase()` removes it all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from skill.base.errors import AftercareError
+from skill.base.text import valid_site_id
+from skill.care.followup import KINDS
+
+__all__ = [
+    "MAX_NAMES",
+    "MAX_NAME_LENGTH",
+    "MAX_TEXT_LENGTH",
+    "MIGRATIONS",
+    "FollowUp",
+    "Preferences",
+    "Store",
+    "StoreError",
+    "erase",
+]
+
+MAX_NAMES: Final = 4
+"""Most names kept per site."""
+MAX_NAME_LENGTH: Final = 40
+"""Longest name kept, in characters."""
+MAX_TEXT_LENGTH: Final = 100
+"""Longest routine, pattern, style or playlist name kept, in characters."""
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: the tables. AUTOINCREMENT so that an id is never reused, and marking an old
+    # follow-up delivered can never remove a newer one.
+    """
+    CREATE TABLE preferences (
+        site_id TEXT PRIMARY KEY NOT NULL,
+        routine TEXT,
+        pattern TEXT,
+        style TEXT,
+        quiet INTEGER CHECK (quiet IN (0, 1)),
+        playlist TEXT,
+        names TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE follow_ups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        site_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        due TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    """,
+    # 2: one pending follow-up per site, enforced by the schema (the newest one wins),
+    # and pending() ordered by an index.
+    """
+    DELETE FROM follow_ups
+        WHERE id NOT IN (SELECT max(id) FROM follow_ups GROUP BY site_id);
+    CREATE UNIQUE INDEX follow_ups_site ON follow_ups (site_id);
+    CREATE INDEX follow_ups_due ON follow_ups (due, id);
+    """,
+)
+"""Schema steps; `PRAGMA user_version` counts those applied, each once, in its own transaction."""
+
+_FORGET_HINT = "run `aftercare forget` to erase it and start fresh (saved preferences are lost)"
+_OWN_HINT = "make it belong to this user (chown) or set data_dir to a folder you own"
+
+
+class StoreError(AftercareError):
+    """The database cannot be created, read or written; the message says how to fix it."""
+
+    code = "store"
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What one site asked the skill to remember; None means "use config.yaml"."""
+
+    routine: str | None = None
+    """Routine to start when none is named."""
+    pattern: str | None = None
+    """Breathing pattern to use when none is named."""
+    style: str | None = None
+    """Cue style (voice, chime, both, fewer-words)."""
+    quiet: bool | None = None
+    """True to start routines in their quiet form."""
+    playlist: str | None = None
+    """Playlist to play on this site."""
+    names: tuple[str, ...] = ()
+    """Names the skill may address people by (at most 4, each at most 40 characters)."""
+
+    def is_empty(self) -> bool:
+        """True when nothing is remembered."""
+        return self == Preferences()
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A scheduled, not yet delivered check-in on one site."""
+
+    id: int
+    """Row id; never reused."""
+    site_id: str
+    """Site to speak on."""
+    kind: str
+    """"morning" or "tonight"."""
+    due: datetime
+    """When to deliver it (aware, UTC)."""
+    created: datetime
+    """When it was asked for (aware, UTC)."""
+
+
+_FIELDS: Final = tuple(field.name for field in dataclasses.fields(Preferences))
+
+
+class Store:
+    """The open database; build it with `Store.open(path)` and close it (or use `with`)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._connection: sqlite3.Connection | None = connection
+        self.path = path
+        """The database file."""
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open or create the database at `path`, private, and bring its schema up to date."""
+        # The folder is the skill's data_dir: created 0700, and tightened to 0700 when it
+        # already exists with wider permissions (unless it is shared, like /tmp: then refuse).
+        _private_folder(path.parent, path)
+        _private_file(path)
+        with _converted(path, "open the database"):
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+        try:
+            with _converted(path, "open the database"):
+                connection.execute("PRAGMA journal_mode = DELETE").fetchall()
+                connection.execute("PRAGMA secure_delete = ON")
+                _migrate(connection, path)
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, path)
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database (`len(MIGRATIONS)` once open)."""
+        with _converted(self.path, "read the schema version"):
+            return _user_version(self._open())
+
+    def preferences(self, site_id: str) -> Preferences:
+        """The preferences of `site_id`; empty when nothing was saved."""
+        _check_site(site_id)
+        with _converted(self.path, "read preferences"):
+            row = (
+                self._open()
+                .execute(
+                    "SELECT routine, pattern, style, quiet, playlist, names"
+                    " FROM preferences WHERE site_id = ?",
+                    (site_id,),
+                )
+                .fetchone()
+            )
+        return Preferences() if row is None else self._preferences(row)
+
+    def update_preferences(self, site_id: str, **changes: object) -> Preferences:
+        """Change some preferences of `site_id` (None clears one) and return them all."""
+        _check_site(site_id)
+        checked = {name: _check_preference(name, value) for name, value in changes.items()}
+        with self._transaction("save preferences") as connection:
+            updated = dataclasses.replace(self.preferences(site_id), **checked)  # type: ignore[arg-type]
+            if updated.is_empty():
+                connection.execute("DELETE FROM preferences WHERE site_id = ?", (site_id,))
+            else:
+                connection.execute(
+                    "INSERT OR REPLACE INTO preferences"
+                    " (site_id, routine, pattern, style, quiet, playlist, names)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        site_id,
+                        updated.routine,
+                        updated.pattern,
+                        updated.style,
+                        None if updated.quiet is None else int(updated.quiet),
+                        updated.playlist,
+                        json.dumps(list(updated.names)),
+                    ),
+                )
+        return updated
+
+    def forget_site(self, site_id: str) -> None:
+        """Erase the preferences and follow-ups of `site_id`."""
+        _check_site(site_id)
+        with self._transaction("forget the site") as connection:
+            connection.execute("DELETE FROM preferences WHERE site_id = ?", (site_id,))
+            connection.execute("DELETE FROM follow_ups WHERE site_id = ?", (site_id,))
+
+    def add_follow_up(self, site_id: str, kind: str, due: datetime, *, now: datetime) -> FollowUp:
+        """Schedule a follow-up at `due`, replacing any pending one of the same site."""
+        _check_site(site_id)
+        if kind not in KINDS:
+            raise ValueError(f"unknown follow-up kind {kind!r}; choose one of: {', '.join(KINDS)}")
+        due, created = _utc(due, "due"), _utc(now, "now")
+        if due <= created:
+            raise ValueError(f"due ({due.isoformat()}) must be after now ({created.isoformat()})")
+        with self._transaction("schedule the follow-up") as connection:
+            connection.execute("DELETE FROM follow_ups WHERE site_id = ?", (site_id,))
+            cursor = connection.execute(
+                "INSERT INTO follow_ups (site_id, kind, due, created) VALUES (?, ?, ?, ?)",
+                (site_id, kind, _text(due), _text(created)),
+            )
+        if cursor.lastrowid is None:
+            raise StoreError(self.path, "the follow-up was not saved; " + _FORGET_HINT)
+        return FollowUp(cursor.lastrowid, site_id, kind, due, created)
+
+    def cancel_follow_ups(self, site_id: str) -> int:
+        """Cancel the pending follow-ups of `site_id`; how many there were."""
+        _check_site(site_id)
+        with self._transaction("cancel follow-ups") as connection:
+            return connection.execute(
+                "DELETE FROM follow_ups WHERE site_id = ?", (site_id,)
+            ).rowcount
+
+    def pending(self) -> list[FollowUp]:
+        """Every follow-up not yet delivered, the earliest due first."""
+        with _converted(self.path, "read follow-ups"):
+            rows = (
+                self._open()
+                .execute("SELECT id, site_id, kind, due, created FROM follow_ups ORDER BY due, id")
+                .fetchall()
+            )
+        try:
+            return [
+                FollowUp(int(id_), str(site), str(kind), _parse(due), _parse(created))
+                for id_, site, kind, due, created in rows
+            ]
+        except (TypeError, ValueError) as err:
+            raise StoreError(self.path, f"is unreadable ({err}); {_FORGET_HINT}") from err
+
+    def mark_delivered(self, follow_up_id: int) -> None:
+        """Forget a delivered follow-up; no record of it is kept (an unknown id is a no-op)."""
+        with self._transaction("mark the follow-up delivered") as connection:
+            connection.execute("DELETE FROM follow_ups WHERE id = ?", (follow_up_id,))
+
+    def close(self) -> None:
+        """Close the database; closing twice is fine."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Store:
+        """The store itself; it is closed when the block ends."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the database."""
+        self.close()
+
+    def _open(self) -> sqlite3.Connection:
+        """The connection, or a StoreError once closed."""
+        if self._connection is None:
+            raise StoreError(self.path, "the store is closed; open it again with Store.open()")
+        return self._connection
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction, rolled back when the block raises."""
+        connection = self._open()
+        with _converted(self.path, action):
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+    def _preferences(self, row: tuple[object, ...]) -> Preferences:
+        """Preferences from a database row."""
+        routine, pattern, style, quiet, playlist, names = row
+        try:
+            loaded = json.loads(str(names))
+            if not isinstance(loaded, list) or not all(isinstance(n, str) for n in loaded):
+                raise TypeError(f"names is {loaded!r}")
+            return Preferences(
+                routine=_optional_str(routine),
+                pattern=_optional_str(pattern),
+                style=_optional_str(style),
+                quiet=None if quiet is None else bool(quiet),
+                playlist=_optional_str(playlist),
+                names=tuple(loaded),
+            )
+        except (TypeError, ValueError) as err:
+            raise StoreError(self.path, f"is unreadable ({err}); {_FORGET_HINT}") from err
+
+
+def erase(path: Path) -> bool:
+    """Delete the database and its -journal, -wal and -shm files; True if any existed."""
+    removed = False
+    for file in (path, *_sidecars(path)):
+        try:
+            file.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise StoreError(
+                file, f"cannot erase it ({err.strerror}); {_OWN_HINT}, or delete it by hand"
+            ) from err
+        removed = True
+    return removed
+
+
+def _sidecars(path: Path) -> tuple[Path, ...]:
+    """The files SQLite keeps next to the database."""
+    return tuple(path.with_name(path.name + suffix) for suffix in ("-journal", "-wal", "-shm"))
+
+
+def _private_folder(folder: Path, path: Path) -> None:
+    """Create `folder` (and missing parents) 0700, or tighten it to 0700 if it is ours."""
+    try:
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        for new in reversed(missing):
+            new.mkdir(mode=0o700, exist_ok=True)
+            new.chmod(0o700)  # mkdir's mode is filtered by the umask
+        info = folder.stat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise StoreError(
+                path, f"{folder} is not a folder; move it away or set data_dir to another folder"
+            )
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            if info.st_mode & stat.S_ISVTX or info.st_uid != os.geteuid():
+                raise StoreError(
+                    path,
+                    f"{folder} is shared with other users (mode {stat.S_IMODE(info.st_mode):o});"
+                    " set data_dir to a private folder such as ~/.local/share/aftercare",
+                )
+            folder.chmod(0o700)
+    except OSError as err:
+        raise StoreError(path, f"cannot prepare {folder} ({err.strerror}); {_OWN_HINT}") from err
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600, or tighten it (and leftover journals) to 0600."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):
+                raise StoreError(path, "is not a regular file; " + _FORGET_HINT)
+            if stat.S_IMODE(info.st_mode) != 0o600:
+                os.fchmod(descriptor, 0o600)
+        finally:
+            os.close(descriptor)
+        for sidecar in _sidecars(path):
+            if sidecar.exists() and stat.S_IMODE(sidecar.stat().st_mode) != 0o600:
+                sidecar.chmod(0o600)
+    except OSError as err:
+        raise StoreError(path, f"cannot open it ({err.strerror}); {_OWN_HINT}") from err
+
+
+def _migrate(connection: sqlite3.Connection, path: Path) -> None:
+    """Apply the missing MIGRATIONS, each in its own transaction, under the write lock."""
+    latest = len(MIGRATIONS)
+    while True:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Read under the lock: another process may have migrated in the meantime.
+            version = _user_version(connection)
+            if version > latest:
+                raise StoreError(
+                    path,
+                    f"was written by a newer Aftercare (schema {version}, this one knows up to"
+                    f" {latest}); update Aftercare, or {_FORGET_HINT}",
+                )
+            if version == latest:
+                connection.execute("COMMIT")
+                return
+            with _converted(path, f"upgrade the database to schema {version + 1}"):
+                for statement in _statements(MIGRATIONS[version]):
+                    connection.execute(statement)
+                # PRAGMA takes no bound parameters; this is an int from the code, not a value.
+                connection.execute(f"PRAGMA user_version = {version + 1:d}")
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script, one at a time."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"migration has an unterminated statement: {pending.strip()!r}")
+
+
+def _user_version(connection: sqlite3.Connection) -> int:
+    """`PRAGMA user_version`: how many MIGRATIONS the database has."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    return int(version)
+
+
+@contextlib.contextmanager
+def _converted(path: Path, action: str) -> Iterator[None]:
+    """Turn sqlite3 errors into a StoreError that says what to do."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        name = getattr(err, "sqlite_errorname", "")
+        if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            problem = f"is unreadable ({err}); {_FORGET_HINT}"
+        elif name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+            problem = f"cannot {action}: another program holds it ({err}); stop the other one"
+        elif name.startswith("SQLITE_FULL"):
+            problem = f"cannot {action}: the disk is full; free some space"
+        else:
+            problem = f"cannot {action} ({err}); {_OWN_HINT}, and check the disk"
+        raise StoreError(path, problem) from err
+
+
+def _check_site(site_id: str) -> None:
+    """Reject a site id that the rest of the skill would reject too."""
+    if not valid_site_id(site_id):
+        raise ValueError(
+            f"invalid site id {site_id!r}; use 1-64 characters without / + # or whitespace"
+        )
+
+
+def _check_preference(name: str, value: object) -> object:
+    """A valid value for preference `name`, or a ValueError/TypeError that says what is allowed."""
+    if name not in _FIELDS:
+        raise ValueError(f"unknown preference {name!r}; choose from: {', '.join(_FIELDS)}")
+    if value is None:
+        return () if name == "names" else None
+    if name == "quiet":
+        if not isinstance(value, bool):
+            raise TypeError(f"quiet must be true, false or None, got {value!r}")
+        return value
+    if name == "names":
+        if isinstance(value, str) or not isinstance(value, tuple | list):
+            raise TypeError(f"names must be a tuple of strings, got {type(value).__name__}")
+        names = tuple(_text_value("a name", item, MAX_NAME_LENGTH) for item in value)
+        if len(names) > MAX_NAMES:
+            raise ValueError(f"at most {MAX_NAMES} names can be kept, got {len(names)}")
+        return names
+    return _text_value(name, value, MAX_TEXT_LENGTH)
+
+
+def _text_value(what: str, value: object, longest: int) -> str:
+    """`value` stripped, if it is a non-empty string of at most `longest` characters."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, got {type(value).__name__}")
+    text = value.strip()
+    if not 1 <= len(text) <= longest:
+        raise ValueError(f"{what} must be 1 to {longest} characters, got {value!r}")
+    return text
+
+
+def _optional_str(value: object) -> str | None:
+    """A TEXT column that may be NULL."""
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected text, got {value!r}")
+
+
+def _utc(moment: datetime, what: str) -> datetime:
+    """`moment` in UTC; a naive datetime is a mistake."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware; pass datetime.now(UTC) or similar")
+    return moment.astimezone(UTC)
+
+
+def _text(moment: datetime) -> str:
+    """A UTC datetime as text that sorts in time order."""
+    return moment.isoformat(timespec="microseconds")
+
+
+def _parse(text: object) -> datetime:
+    """A datetime written by `_text`."""
+    return datetime.fromisoformat(str(text)).astimezone(UTC)

@@ -1,0 +1,224 @@
+"""Built-in intent recognizer: text matched exactly against the Templates, Hermes NluIntent out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hassil import Intents, recognize_all
+from hassil.recognize import RecognizeResult
+from rhasspyhermes.intent import Intent, Slot, SlotRange
+from rhasspyhermes.nlu import NluIntent
+
+from skill.language.templates import DEFAULT_ROUTINES, Templates, load_templates
+
+STOP_INTENT = "AftercareStop"
+"""The intent that wins whenever an utterance could also mean something else."""
+
+
+@dataclass(frozen=True)
+class Recognizer:
+    """Matches normalized utterances exactly against the templates; no fuzzy matching."""
+
+    templates: Templates
+    """The templates this recognizer matches against."""
+
+    @classmethod
+    def load(
+        cls,
+        intents_dir: Path,
+        *,
+        language: str = "en",
+        playlists: Sequence[str] = (),
+        safewords: Sequence[str] = ("red",),
+        names: Sequence[str] = (),
+        caution_words: Sequence[str] = ("yellow",),
+        routines: Sequence[str] = DEFAULT_ROUTINES,
+    ) -> Recognizer:
+        """Load intents_dir/<language>/*.yaml with the config's playlists, names and words.
+
+        routines: every routine name people can ask for (skill.routines.routine_names).
+        """
+        templates = load_templates(
+            intents_dir,
+            language=language,
+            playlists=playlists,
+            safewords=safewords,
+            names=names,
+            caution_words=caution_words,
+            routines=routines,
+        )
+        return cls(templates)
+
+    @property
+    def intent_names(self) -> frozenset[str]:
+        """Names of every intent the templates define."""
+        return frozenset(self.templates.intents.intents)
+
+    def recognize(
+        self,
+        text: str,
+        *,
+        site_id: str = "default",
+        session_id: str | None = None,
+        intent_filter: Collection[str] | None = None,
+    ) -> NluIntent | None:
+        """Return the intent for text as rhasspy-nlu-hermes would publish it, or None.
+
+        An empty or None intent_filter allows every intent, as in Rhasspy.
+        """
+        normalized = self.templates.utterance(text)
+        if not normalized:
+            return None
+        intents = self._filtered(intent_filter)
+        results = list(recognize_all(normalized, intents, language=self.templates.language))
+        if not results:
+            return None
+        best = min(results, key=_rank)
+        return _to_nlu_intent(
+            best,
+            normalized,
+            text,
+            site_id=site_id,
+            session_id=session_id,
+            language=self.templates.language,
+        )
+
+    def _filtered(self, intent_filter: Collection[str] | None) -> Intents:
+        """The intents allowed by intent_filter (all of them when it is empty)."""
+        intents = self.templates.intents
+        if not intent_filter:
+            return intents
+        allowed = set(intent_filter)
+        return Intents(
+            language=intents.language,
+            intents={name: intent for name, intent in intents.intents.items() if name in allowed},
+            slot_lists=intents.slot_lists,
+            expansion_rules=intents.expansion_rules,
+            skip_words=intents.skip_words,
+            settings=intents.settings,
+        )
+
+
+def slot_value(intent: NluIntent, name: str) -> str | int | None:
+    """Value of the first slot called name (whole numbers as int), or None if it is absent."""
+    for slot in intent.slots or ():
+        if slot.slot_name == name:
+            value = slot.value.get("value") if isinstance(slot.value, Mapping) else None
+            return _plain(value)
+    return None
+
+
+# --- recognition -------------------------------------------------------------
+
+
+def _rank(result: RecognizeResult) -> tuple[bool, int, int, str]:
+    """Sort key, best first: Stop, then more slots, then more literal text, then name."""
+    return (
+        result.intent.name != STOP_INTENT,
+        -len(result.entities_list),
+        -result.text_chunks_matched,
+        result.intent.name,
+    )
+
+
+def _plain(value: Any) -> str | int | None:
+    """A slot value as the skill uses it: whole numbers as int, text as str."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+def _to_nlu_intent(
+    result: RecognizeResult,
+    normalized: str,
+    raw_text: str,
+    *,
+    site_id: str,
+    session_id: str | None,
+    language: str,
+) -> NluIntent:
+    """Build the NluIntent, substituting slot values into the input as Rhasspy does."""
+    pieces: list[str] = []
+    slots: list[Slot] = []
+    cursor = 0
+    length = 0
+    for entity in result.entities_list:
+        value = _plain(entity.value)
+        span = _locate(normalized, entity.text, entity.text_span, cursor)
+        if value is None or span is None:
+            continue
+        raw_start, raw_end = span
+        before = normalized[cursor:raw_start]
+        pieces.append(before)
+        length += len(before)
+        substituted = str(value)
+        slots.append(
+            Slot(
+                entity=entity.name,
+                slot_name=entity.name,
+                value={"kind": "Number" if isinstance(value, int) else "Unknown", "value": value},
+                raw_value=normalized[raw_start:raw_end],
+                confidence=1.0,
+                range=SlotRange(
+                    start=length,
+                    end=length + len(substituted),
+                    raw_start=raw_start,
+                    raw_end=raw_end,
+                ),
+            )
+        )
+        pieces.append(substituted)
+        length += len(substituted)
+        cursor = raw_end
+    pieces.append(normalized[cursor:])
+    substituted_input = "".join(pieces)
+    return NluIntent(
+        input=substituted_input,
+        intent=Intent(intent_name=result.intent.name, confidence_score=1.0),
+        site_id=site_id,
+        session_id=session_id,
+        slots=slots,
+        asr_tokens=[NluIntent.make_asr_tokens(substituted_input.split())],
+        raw_input=raw_text,
+        lang=language,
+    )
+
+
+def _locate(
+    normalized: str, text: str, reported: tuple[int, int] | None, cursor: int
+) -> tuple[int, int] | None:
+    """Where an entity's words are in the normalized text, at or after cursor.
+
+    hassil 3.12 reports spans too far right after a number spoken as words, so
+    its span is used only when it holds the entity's words; otherwise the last
+    occurrence at or before the reported start is taken.
+    """
+    needle = text.strip()
+    if not needle:
+        return None
+    words = re.compile(rf"(?<!\S){re.escape(needle)}(?!\S)")
+    if reported is not None:
+        reported_text = normalized[reported[0] : reported[1]]
+        start = reported[0] + len(reported_text) - len(reported_text.lstrip())
+        if start >= cursor and words.match(normalized, start):
+            return start, start + len(needle)
+    found: tuple[int, int] | None = None
+    for match in words.finditer(normalized):
+        if match.start() < cursor:
+            continue
+        if found is not None and reported is not None and match.start() > reported[0]:
+            break
+        found = match.span()
+        if reported is None:
+            break
+    return found

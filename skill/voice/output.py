@@ -1,0 +1,218 @@
+"""Speaking on a site: clips on playBytes (own Piper voice) or text on hermes/tts/say."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from skill.base.clock import Clock
+from skill.hermes.messages import Outgoing, play_bytes, tts_say
+from skill.voice.piper import Clip, ClipCache, split_sentences
+
+log = logging.getLogger(__name__)
+
+FINISH_MARGIN = 1.5
+"""Seconds to wait past a clip's length for playFinished before moving on anyway."""
+SENTENCE_GAP = 0.25
+"""Seconds of quiet between two sentences of one timed note."""
+SAY_SECONDS_PER_WORD = 0.45
+"""Estimate of a Hermes TTS service's pace, for the sayFinished time-out."""
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """What the bedside speaker was asked to say or play (for the demo's transcript)."""
+
+    site_id: str
+    """Site it went to."""
+    kind: Literal["speech", "cue", "chime"]
+    """Sentence, breathing cue or chime."""
+    text: str
+    """The sentence, or the chime's name."""
+    seconds: float
+    """Length of the clip (0 when unknown, as with hermes/tts/say)."""
+
+
+Publish = Callable[[Outgoing], None]
+Listener = Callable[[Spoken], None]
+VoiceHook = Callable[[str, bool], None]
+"""Told (site, True) when the voice starts a prompt and (site, False) when it is done."""
+
+
+class Output:
+    """Publishes speech for one process; waits on playFinished/sayFinished with a time-out."""
+
+    def __init__(
+        self,
+        publish: Publish,
+        clips: ClipCache | None,
+        *,
+        engine: Literal["piper", "hermes"],
+        volume: float = 1.0,
+        time_scale: float = 1.0,
+        listener: Listener | None = None,
+        voice_hook: VoiceHook | None = None,
+    ) -> None:
+        self._publish = publish
+        self._voice_hook = voice_hook
+        self._clips = clips
+        self._engine = engine
+        self._volume = volume
+        self._time_scale = time_scale
+        self._listener = listener
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self.max_chars = 300
+        """Longest sentence rendered as one clip."""
+
+    def finished(self, request_id: str) -> None:
+        """Called when playFinished or sayFinished arrives for one of our clips."""
+        future = self._waiting.pop(request_id, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def say(self, site_id: str, text: str) -> None:
+        """Speak a prompt sentence by sentence; returns when the last clip has played."""
+        self._hook(site_id, speaking=True)
+        try:
+            await self._say(site_id, split_sentences(text, self.max_chars))
+        finally:
+            self._hook(site_id, speaking=False)
+
+    def _hook(self, site_id: str, *, speaking: bool) -> None:
+        if self._voice_hook is not None:
+            try:
+                self._voice_hook(site_id, speaking)
+            except Exception:
+                log.exception("The voice hook failed")
+
+    async def _say(self, site_id: str, sentences: list[str]) -> None:
+        if self._engine == "hermes" or self._clips is None:
+            for sentence in sentences:
+                await self._say_hermes(site_id, sentence)
+            return
+        clips = self._clips
+        # Render ahead: the next sentence synthesizes while the current one plays.
+        renders = [asyncio.ensure_future(clips.clip(s)) for s in sentences[:1]]
+        try:
+            for index, sentence in enumerate(sentences):
+                if index + 1 < len(sentences):
+                    renders.append(asyncio.ensure_future(clips.clip(sentences[index + 1])))
+                clip = await renders[index]
+                await self.play(site_id, clip, kind="speech", text=sentence, wait=True)
+        finally:
+            for task in renders:
+                task.cancel()
+
+    async def say_at(self, site_id: str, text: str, clock: Clock, deadline: float) -> None:
+        """Speak a prompt inside a timed session: sentence i starts at its own deadline.
+
+        Sentences go out back to back by their measured lengths, never waiting on
+        playFinished, so a slow audio server cannot push a note into the next cue.
+        """
+        if self._engine == "hermes" or self._clips is None:
+            await clock.sleep_until(deadline)
+            await self.say(site_id, text)
+            return
+        at = deadline
+        sentences = split_sentences(text, self.max_chars)
+        clips = [await self._clips.clip(s) for s in sentences]
+        await clock.sleep_until(at)
+        self._hook(site_id, speaking=True)
+        try:
+            for index, (sentence, clip) in enumerate(zip(sentences, clips, strict=True)):
+                await clock.sleep_until(at)
+                await self.play(site_id, clip, kind="speech", text=sentence, wait=False)
+                at += (clip.seconds + SENTENCE_GAP) * clock.scale
+                if index == len(clips) - 1:
+                    await clock.sleep_until(at)
+        finally:
+            self._hook(site_id, speaking=False)
+
+    async def seconds(self, text: str) -> float:
+        """How long a prompt takes to say (rendering it now if needed)."""
+        sentences = split_sentences(text, self.max_chars)
+        if self._engine == "hermes" or self._clips is None:
+            return _estimate(sentences)
+        return _length([await self._clips.clip(s) for s in sentences])
+
+    def seconds_if_ready(self, text: str) -> float | None:
+        """How long a prompt takes to say, or None while its clips are not in memory yet."""
+        sentences = split_sentences(text, self.max_chars)
+        if self._engine == "hermes" or self._clips is None:
+            return _estimate(sentences)
+        clips = [self._clips.cached(s) for s in sentences]
+        ready = [clip for clip in clips if clip is not None]
+        return _length(ready) if len(ready) == len(clips) else None
+
+    async def cue(self, site_id: str, text: str) -> None:
+        """Send one short pre-rendered breathing cue without waiting for it to finish."""
+        if self._engine == "hermes" or self._clips is None:
+            self._publish_say(site_id, text, str(uuid.uuid4()))
+            self._tell(Spoken(site_id, "cue", text, 0.0))
+            return
+        clip = await self._clips.clip(text, trim=True)
+        await self.play(site_id, clip, kind="cue", text=text, wait=False)
+
+    async def play(
+        self,
+        site_id: str,
+        clip: Clip,
+        *,
+        kind: Literal["speech", "cue", "chime"],
+        text: str,
+        wait: bool,
+    ) -> None:
+        """Publish one WAV clip on the site's playBytes topic, optionally until it has played."""
+        request_id = str(uuid.uuid4())
+        future: asyncio.Future[None] | None = None
+        if wait:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[request_id] = future
+        self._publish(play_bytes(site_id, request_id, clip.wav))
+        self._tell(Spoken(site_id, kind, text, clip.seconds))
+        if future is not None:
+            await self._wait(request_id, future, clip.seconds * self._time_scale + FINISH_MARGIN)
+
+    async def _say_hermes(self, site_id: str, sentence: str) -> None:
+        request_id = str(uuid.uuid4())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        self._publish_say(site_id, sentence, request_id)
+        self._tell(Spoken(site_id, "speech", sentence, 0.0))
+        estimate = len(sentence.split()) * SAY_SECONDS_PER_WORD * self._time_scale
+        await self._wait(request_id, future, estimate + 5.0)
+
+    def _publish_say(self, site_id: str, text: str, request_id: str) -> None:
+        self._publish(tts_say(site_id, request_id, text, self._volume))
+
+    async def _wait(self, request_id: str, future: asyncio.Future[None], seconds: float) -> None:
+        try:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # (a "stop") when the future completes in the same loop turn.
+            async with asyncio.timeout(seconds):
+                await future
+        except TimeoutError:
+            log.debug("No playFinished for %s; going on", request_id)
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def _tell(self, spoken: Spoken) -> None:
+        if self._listener is not None:
+            try:
+                self._listener(spoken)
+            except Exception:
+                log.exception("The transcript listener failed")
+
+
+def _estimate(sentences: list[str]) -> float:
+    """Seconds a Hermes TTS service takes for these sentences (a word-count estimate)."""
+    return sum(len(s.split()) * SAY_SECONDS_PER_WORD for s in sentences)
+
+
+def _length(clips: list[Clip]) -> float:
+    """Seconds these clips take played one after another with the sentence gap."""
+    return sum(c.seconds for c in clips) + SENTENCE_GAP * (len(clips) - 1)
