@@ -37,9 +37,9 @@ from benchmarks.harness import (
     warm_clip_cache,
 )
 from skill.app import Runtime, project_dir
-from skill.breathing.plan import Cue
+from skill.breathing.grid import Cue
+from skill.breathing.runner import STALE_AFTER, BreathingControl
 from skill.language.responses import ResponseBook, response_path
-from skill.site.activities import STALE_AFTER, BreathingControl
 from skill.voice.audio import wav_duration
 from skill.voice.output import SENTENCE_GAP, Spoken
 from skill.voice.piper import ClipCache

@@ -10,7 +10,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 
+from skill.assets import Assets
 from skill.breathing.plan import BreathingPlan
+from skill.breathing.runner import QUIET_CHIMES
+from skill.language import keys
 from skill.routines.model import (
     BreatheStep,
     CheckinStep,
@@ -20,8 +23,6 @@ from skill.routines.model import (
     Routine,
     SayStep,
 )
-from skill.routines.runner import QUIET_CLOSE, QUIET_PREFIX
-from skill.site.activities import _QUIET_CHIMES, Assets
 from skill.voice.output import Spoken
 from skill.voice.piper import split_sentences
 
@@ -74,7 +75,7 @@ class Lines:
         labels: list[Label] = []
         for cue in plan.cues:
             if quiet:
-                chime = cue.chime or _QUIET_CHIMES.get(cue.phase or "")
+                chime = cue.chime or QUIET_CHIMES.get(cue.phase or "")
                 if cue.kind == "phase" and chime is not None:
                     labels.append(("chime", chime))
                 continue
@@ -112,8 +113,8 @@ class Lines:
                     break
                 labels += self.plan(plan, quiet=quiet)
             elif isinstance(step, CloseStep):
-                labels.append(("speech", QUIET_CLOSE if quiet else step.key))
-            elif isinstance(step, SayStep) and step.key.startswith(QUIET_PREFIX):
+                labels.append(("speech", keys.ROUTINE_QUIET_CLOSE if quiet else step.key))
+            elif isinstance(step, SayStep) and keys.is_quiet_line(step.key):
                 labels.append(("speech", step.key))
             elif quiet:
                 continue

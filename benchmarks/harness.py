@@ -32,8 +32,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from rhasspyhermes.nlu import NluIntent
 
 from skill.app import Runtime, project_dir
-from skill.config.settings import Config, parse_config
-from skill.demo.broker import LOOPBACK, find_mosquitto
+from skill.config.loader import parse_config
+from skill.config.settings import Config
+from skill.hermes.broker import LOOPBACK, find_mosquitto
 from skill.hermes.dialogue import SESSION_ENDED, SESSION_STARTED
 from skill.language.nlu import Recognizer
 from skill.routines.model import routine_names

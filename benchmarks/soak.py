@@ -60,8 +60,9 @@ from benchmarks.harness import (
     warm_clip_cache,
 )
 from skill.app import Runtime, project_dir
+from skill.assets import Assets, load_assets
+from skill.breathing.runner import BreathingControl
 from skill.service import Skill
-from skill.site.activities import Assets, BreathingControl, load_assets
 from skill.voice.piper import Synthesizer
 
 log = logging.getLogger(__name__)
@@ -610,7 +611,7 @@ def leftovers(runtime: Runtime) -> dict[str, int]:
     skill = runtime.skill
     if skill is None:
         return {}
-    sites = skill._sites.values()  # no public view of these; a soak has to look
+    sites = skill.sites._sites.values()  # no public view of these; a soak has to look
     clips = runtime._clips
     return {
         "replies of stopped sites (Site.extras)": sum(len(s.extras) for s in sites),

@@ -13,22 +13,26 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from skill.assets import Assets, load_assets
 from skill.base.clock import Clock
 from skill.base.errors import BrokerError, VoiceError
+from skill.breathing.runner import BreathingRunner
 from skill.care.followup import local_zone
 from skill.care.reminders import Reminders
 from skill.care.replies import where_help_is
-from skill.care.store import Store
+from skill.care.worker import StoreThread
 from skill.config.settings import Config
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 from skill.hermes.dialogue import Dialogues
 from skill.hermes.messages import Outgoing
 from skill.hermes.mqtt import MqttLink
 from skill.room.room import Room
 from skill.room.status import StatusBoard
+from skill.routines.runner import RoutineRunner
 from skill.service import Skill
-from skill.site.activities import Activities, Assets, load_assets
+from skill.site.checkins import CheckIns
 from skill.site.memory import Memory, utc_now
+from skill.site.sites import Sites
 from skill.voice.output import Listener, Output
 from skill.voice.piper import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
 
@@ -102,24 +106,53 @@ def assemble(
     output.max_chars = config.voice.max_sentence_chars
     status = StatusBoard(config, publish)
     dialogues = Dialogues(publish)
-    activities = Activities(
-        config,
-        assets,
+    breathing = BreathingRunner(
+        patterns=assets.patterns,
+        responses=assets.responses,
+        cues=assets.cue_texts(),
+        chimes=assets.chimes,
+        speech_seconds=assets.speech_seconds,
+        style=config.breathing.style,
         output=output,
         clock=clock,
         room=room,
         status=status,
-        dialogues=dialogues,
     )
-    return Skill(
+    checkins = CheckIns(
+        responses=assets.responses,
+        output=output,
+        dialogues=dialogues,
+        chimes=assets.chimes,
+        own_voice=config.voice.engine == "piper",
+    )
+    routines = RoutineRunner(
+        routines=assets.routines,
+        responses=assets.responses,
+        breathing=breathing,
+        ask=checkins.ask,
+        output=output,
+        room=room,
+        clock=clock,
+        playlist=config.cooldown.playlist,
+    )
+    sites = Sites(
         config,
         responses=assets.responses,
         output=output,
-        activities=activities,
+        breathing=breathing,
+        routines=routines,
+        checkins=checkins,
+        room=room,
+        status=status,
+        memory=memory,
+    )
+    return Skill(
+        config,
+        sites=sites,
+        output=output,
         room=room,
         status=status,
         dialogues=dialogues,
-        memory=memory,
         publish=publish,
     )
 
@@ -180,7 +213,7 @@ class Runtime:
         """Music and lights, once started."""
         self.reminders: Reminders | None = None
         """Follow-ups people asked for, once started."""
-        self._store: Store | None = None
+        self._store: StoreThread | None = None
         self.host = config.mqtt.host
         """Broker host actually used."""
         self.port = config.mqtt.port
@@ -244,12 +277,12 @@ class Runtime:
             await loop.run_in_executor(
                 None, assets.prerender, clips, config.voice.max_sentence_chars, where
             )
-        self._store = Store.open(store_path(config))
+        self._store = await StoreThread.open(store_path(config))
         memory = Memory(
             self._store,
             tz=local_zone(config.timezone),
             morning=config.morning,
-            evening=config.evening,
+            tonight=config.tonight,
         )
         self.skill = assemble(
             config,
@@ -262,7 +295,8 @@ class Runtime:
         )
         self.room = self.skill.room
         status = self.skill.status
-        self.reminders = Reminders(self._store, self.skill.deliver_followup, utc_now)
+        await memory.load()
+        self.reminders = Reminders(self._store, self.skill.deliver_followup, utc_now, self.clock)
         memory.on_schedule = self.reminders.changed
         # Before the link: no message can arrive while the one collection runs.
         self._frozen = True
@@ -320,7 +354,7 @@ class Runtime:
         if self._clips is not None:
             self._clips.close()
         if self._store is not None:
-            self._store.close()
+            await self._store.close()
         if self._broker is not None:
             with contextlib.suppress(Exception):
                 await self._broker.__aexit__(None, None, None)

@@ -16,7 +16,9 @@ from typing import Any
 
 from skill.app import Runtime, load_synthesizer, project_dir, speaking_config
 from skill.base.errors import AftercareError
-from skill.config.settings import Config, load_config, valid_site_id
+from skill.base.text import valid_site_id
+from skill.config.loader import load_config
+from skill.config.settings import Config
 
 log = logging.getLogger("aftercare")
 
@@ -33,7 +35,7 @@ def _config_path(value: str | None) -> Path:
 def _load(args: argparse.Namespace) -> Config:
     path = _config_path(args.config)
     if not path.is_file() and args.config is None:
-        from skill.config.settings import parse_config
+        from skill.config.loader import parse_config
 
         return parse_config({}, path="<defaults>")
     return load_config(path)
@@ -156,8 +158,8 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate config, voice, intents and responses; print the resolved settings."""
+    from skill.assets import load_assets
     from skill.care.replies import where_help_is
-    from skill.site.activities import load_assets
     from skill.voice.piper import ClipCache
 
     config = _load(args)
@@ -222,7 +224,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     import shutil
 
     from skill.app import store_path
-    from skill.care.store import erase
+    from skill.care.private_file import erase
 
     config = _load(args)
     removed = erase(store_path(config))

@@ -29,24 +29,24 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mappi
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 from mqtt_recorder import BrokerAddress, MqttRecorder, Received
 
 from skill.app import Runtime, project_dir
-from skill.breathing.plan import BreathingPlan, Cue
-from skill.config.settings import Config, parse_config
+from skill.breathing.grid import Cue
+from skill.breathing.plan import BreathingPlan
+from skill.breathing.runner import BreathingControl
+from skill.config.loader import parse_config
+from skill.config.settings import Config
 from skill.demo.speaker import BedsideSpeaker
 from skill.language.nlu import Recognizer
 from skill.language.responses import ResponseBook, response_path
 from skill.language.templates import DEFAULT_ROUTINES
 from skill.routines.model import routine_names
 from skill.service import Skill
-from skill.site import activities
-from skill.site.activities import BreathingControl
 from skill.voice.audio import trim_silence, wav_bytes
-from skill.voice.chimes import CHIME_KINDS, chime_wav
+from skill.voice.chimes import CHIME_KINDS, CHIME_RATE, chime_wav
 from skill.voice.output import Spoken
 from skill.voice.piper import split_sentences
 
@@ -58,11 +58,7 @@ PAD_SECONDS = 0.05
 """Silence before and after every fake sentence (what trimming cuts, as with Piper)."""
 LEVEL = 300
 """Peak of the fake voice's noise (about 1% of full scale: low, but not silence)."""
-CHIME_RATE = 22050
-"""The rate the skill renders its chimes at."""
 
-STALE_REAL_SECONDS = 0.5
-"""How late a phase cue may be, in real seconds, before the runner drops it (see live_skill)."""
 
 SITE = "bedroom"
 """The site most tests speak from."""
@@ -504,10 +500,6 @@ async def live_skill(
         routine_names(settings.routines),
     )
     holder: list[Bedside] = []
-    # The runner drops a phase cue that is STALE_AFTER plan seconds late. Under compressed
-    # time that is a few real milliseconds, which a busy 2-core CI machine can exceed, and
-    # a cue would vanish. Here it is the same half second of real time a real session gets.
-    stale = mock.patch.object(activities, "STALE_AFTER", STALE_REAL_SECONDS / scale)
     runtime = Runtime(
         settings,
         time_scale=scale,
@@ -515,22 +507,21 @@ async def live_skill(
         synthesizer=voice if engine_piper else None,
         cache=False,
     )
-    with stale:
-        async with runtime:
-            recorder = MqttRecorder(runtime.host, runtime.port, tuple(topics))
-            await asyncio.to_thread(recorder.start)
-            bedside = Bedside(runtime, recorder, recognize, voice if engine_piper else None)
-            holder.append(bedside)
-            try:
-                for site in speakers:
-                    folder = tmp_path / f"speaker-{site}"
-                    slow = speaker_scale or scale
-                    await asyncio.to_thread(_add_speaker, bedside, site, folder, slow)
-                yield bedside
-            finally:
-                for speaker in bedside.speakers.values():
-                    await asyncio.to_thread(speaker.stop)
-                await asyncio.to_thread(recorder.close)
+    async with runtime:
+        recorder = MqttRecorder(runtime.host, runtime.port, tuple(topics))
+        await asyncio.to_thread(recorder.start)
+        bedside = Bedside(runtime, recorder, recognize, voice if engine_piper else None)
+        holder.append(bedside)
+        try:
+            for site in speakers:
+                folder = tmp_path / f"speaker-{site}"
+                slow = speaker_scale or scale
+                await asyncio.to_thread(_add_speaker, bedside, site, folder, slow)
+            yield bedside
+        finally:
+            for speaker in bedside.speakers.values():
+                await asyncio.to_thread(speaker.stop)
+            await asyncio.to_thread(recorder.close)
 
 
 def _add_speaker(bedside: Bedside, site: str, folder: Path, scale: float) -> None:

@@ -13,29 +13,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skill.base.vocabulary import CueStyle, PhaseName
+from skill.breathing.grid import PACE_STEPS, TICKS_PER_SECOND, Cue, step_allowed, tick_seconds
 from skill.breathing.patterns import (
     Pattern,
     Phase,
-    PhaseName,
     default_pattern,
     load_patterns,
     load_user_patterns,
 )
-from skill.breathing.plan import (
-    LONG_SESSION,
-    PACE_STEPS,
-    TICKS_PER_SECOND,
-    BreathingPlan,
-    Cue,
-    Style,
-    step_allowed,
-)
+from skill.breathing.plan import LONG_SESSION, BreathingPlan
 from skill.language import keys
 from skill.voice.chimes import ChimeKind
 
 PATTERNS = load_patterns()
 CONFIG = "/etc/aftercare/config.yaml"
-STYLES: tuple[Style, ...] = ("voice", "chime", "both", "fewer-words")
+STYLES: tuple[CueStyle, ...] = tuple(CueStyle)
+
+
+def active_elapsed(plan: BreathingPlan, now: float) -> float:
+    """Breathing seconds done by `now` (opening notes, pauses and lead-ins excluded)."""
+    return tick_seconds(plan._done_ticks(now))
+
+
+def cues_from(plan: BreathingPlan, offset: float) -> tuple[Cue, ...]:
+    """Cues at or after `offset`."""
+    return tuple(cue for cue in plan.cues if cue.offset >= offset)
 
 
 def two_seconds(key: str) -> float:
@@ -308,8 +311,8 @@ def test_a_breath_count_is_kept_when_the_pace_changes() -> None:
 def test_pause_and_resume_keep_the_remaining_time() -> None:
     plan = build("calm", minutes=5)  # 300 s of breathing from 3.0
     paused = plan.pause(126.0)  # 123 s done, 3 s into breath 12's inhale
-    assert plan.active_elapsed(126.0) == paused.active_elapsed(999.0) == 123.0
-    assert plan.active_elapsed(1.0) == 0.0, "the opening is not breathing time"
+    assert active_elapsed(plan, 126.0) == active_elapsed(paused, 999.0) == 123.0
+    assert active_elapsed(plan, 1.0) == 0.0, "the opening is not breathing time"
     assert paused.paused
     assert paused.cues_after(126.0) == ()
     assert paused.end_offset is None
@@ -400,15 +403,17 @@ def test_holds_are_spoken_but_never_chimed_and_top_ups_chime_softly() -> None:
         holds = [c for c in phases(build("box", style=style)) if c.phase == "hold"]
         assert all(c.chime is None for c in holds)
     assert all(c.voice_key == "cue.hold" for c in phases(build("box")) if c.phase == "hold")
-    top_ups = [c for c in phases(build("sigh", rounds=2, style="chime")) if c.phase == "top-up"]
+    top_ups = [
+        c for c in phases(build("sigh", rounds=2, style=CueStyle.CHIME)) if c.phase == "top-up"
+    ]
     assert {(c.voice_key, c.chime) for c in top_ups} == {(None, "soft")}
     assert build("sigh", rounds=1).cues[2].voice_key == "cue.top_up"
 
 
 def test_the_close_chimes_unless_the_style_is_voice_only() -> None:
-    assert build("calm", rounds=1, style="voice").cues[-1].chime is None
-    assert build("calm", rounds=1, style="both").cues[-1].chime == "end"
-    assert build("together", rounds=1, style="voice").cues[-1].chime == "end"
+    assert build("calm", rounds=1, style=CueStyle.VOICE).cues[-1].chime is None
+    assert build("calm", rounds=1, style=CueStyle.BOTH).cues[-1].chime == "end"
+    assert build("together", rounds=1, style=CueStyle.VOICE).cues[-1].chime == "end"
 
 
 def test_together_speaks_for_the_first_minute_then_only_chimes() -> None:
@@ -426,14 +431,14 @@ def test_together_speaks_for_the_first_minute_then_only_chimes() -> None:
         assert [n.voice_key for n in notes] == [keys.BREATHING_TOGETHER_FADE]
         last_spoken = spoken[-1]
         assert last_spoken.offset < notes[0].offset < last_spoken.offset + last_spoken.seconds
-    chimes_only = build("together", minutes=5, style="chime")
+    chimes_only = build("together", minutes=5, style=CueStyle.CHIME)
     assert not [c for c in chimes_only.cues if c.kind == "fade_note" or (c.phase and c.voice_key)]
     short = build("together", minutes=1)
     assert not [c for c in short.cues if c.kind == "fade_note"], "nothing to fade"
 
 
 def test_rest_has_no_pacing_just_soft_chimes_each_minute_if_chimes_are_on() -> None:
-    plan = build("rest", minutes=3, style="both")
+    plan = build("rest", minutes=3, style=CueStyle.BOTH)
     assert [c.kind for c in plan.cues] == ["intro", "phase", "phase", "phase", "close"]
     assert [(c.seconds, c.voice_key, c.chime) for c in phases(plan)] == [
         (60.0, None, None),
@@ -441,7 +446,7 @@ def test_rest_has_no_pacing_just_soft_chimes_each_minute_if_chimes_are_on() -> N
         (60.0, None, "soft"),
     ]
     assert plan.cues[-1].voice_key == keys.BREATHING_REST_CLOSE
-    assert all(c.chime is None for c in phases(build("rest", minutes=3, style="voice")))
+    assert all(c.chime is None for c in phases(build("rest", minutes=3, style=CueStyle.VOICE)))
     assert not build("rest").slower(10.0).changed
     assert not [c for c in build("rest", minutes=30).cues if c.kind == "safety"]
 
@@ -453,7 +458,7 @@ def test_opening_notes_come_first_and_never_overlap() -> None:
         keys.BREATHING_HOLD_NOTE: 3.0,
     }
     plan = BreathingPlan.build(
-        PATTERNS["478"], speech_seconds=lengths.__getitem__, lead_in=2.0, style="both"
+        PATTERNS["478"], speech_seconds=lengths.__getitem__, lead_in=2.0, style=CueStyle.BOTH
     )
     notes = plan.cues[:3]
     assert [(c.kind, c.offset) for c in notes] == [
@@ -469,7 +474,7 @@ def test_opening_notes_come_first_and_never_overlap() -> None:
 
 def test_cues_from_and_after() -> None:
     plan = build("calm", rounds=2)
-    assert [c.offset for c in plan.cues_from(7.0)] == [7.0, 13.0, 17.0, 23.0]
+    assert [c.offset for c in cues_from(plan, 7.0)] == [7.0, 13.0, 17.0, 23.0]
     assert [c.offset for c in plan.cues_after(7.0)] == [13.0, 17.0, 23.0]
     assert plan.finished(23.0)
     assert not plan.finished(22.9)
@@ -486,14 +491,14 @@ def test_bad_lengths_are_programming_errors() -> None:
 
 # --- Properties -----------------------------------------------------------------------------
 
-NAMES: tuple[PhaseName, ...] = ("inhale", "top-up", "hold", "exhale", "rest")
+NAMES: tuple[PhaseName, ...] = tuple(PhaseName)
 
 
 @st.composite
 def random_patterns(draw: st.DrawFn) -> Pattern:
     """Any pattern a user could define."""
     extra = draw(st.lists(st.sampled_from(NAMES), max_size=4))
-    names = draw(st.permutations(["inhale", "exhale", *extra]))
+    names = draw(st.permutations([PhaseName.INHALE, PhaseName.EXHALE, *extra]))
     built = []
     for name in names:
         high = 14 if name == "hold" else 40
@@ -528,7 +533,7 @@ def apply(plan: BreathingPlan, op: str, now: float) -> BreathingPlan:
     ops=OPS,
 )
 def test_offsets_stay_exact_through_pace_changes(
-    pattern: Pattern, minutes: float | None, style: Style, ops: list[Op]
+    pattern: Pattern, minutes: float | None, style: CueStyle, ops: list[Op]
 ) -> None:
     plan = BreathingPlan.build(pattern, minutes=minutes, rounds=None if minutes else 5, style=style)
     now = 0.0
@@ -560,8 +565,8 @@ def test_resume_owes_the_remaining_time_within_half_a_breath(
     if pause >= end:
         return
     paused = plan.pause(pause)
-    owed = plan.active_seconds - paused.active_elapsed(pause + gap)
-    assert paused.active_elapsed(pause) == plan.active_elapsed(pause)
+    owed = plan.active_seconds - active_elapsed(paused, pause + gap)
+    assert active_elapsed(paused, pause) == active_elapsed(plan, pause)
     resumed = paused.resume(pause + gap)
     after = [c for c in resumed.cues if c.offset > pause]
     assert after[0].phase == pattern.phases[0].name
@@ -589,7 +594,7 @@ def test_resume_owes_the_remaining_time_within_half_a_breath(
 def test_any_sequence_of_controls_keeps_the_schedule_sound(
     pattern: Pattern, minutes: float, ops: list[Op]
 ) -> None:
-    plan = BreathingPlan.build(pattern, minutes=minutes, style="both")
+    plan = BreathingPlan.build(pattern, minutes=minutes, style=CueStyle.BOTH)
     now, resumes = 0.0, 0
     for op, wait in ops:
         now += wait

@@ -29,8 +29,8 @@ from fakes import (
     live_skill,
 )
 
-from skill.demo.broker import EmbeddedBroker
-from skill.site.activities import BreathingControl
+from skill.breathing.runner import BreathingControl
+from skill.hermes.broker import EmbeddedBroker
 from skill.voice.piper import split_sentences
 
 INHALE = cue_text("inhale")

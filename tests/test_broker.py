@@ -14,9 +14,9 @@ from typing import Literal
 import pytest
 from mqtt_recorder import MqttRecorder, RecorderFactory
 
-import skill.demo.broker
+import skill.hermes.broker
 from skill.base.errors import BrokerError
-from skill.demo.broker import EmbeddedBroker, find_mosquitto, free_port
+from skill.hermes.broker import EmbeddedBroker, find_mosquitto, free_port
 from skill.voice.audio import wav_bytes
 
 Kind = Literal["mosquitto", "amqtt"]
@@ -173,7 +173,7 @@ def test_auto_port_moves_when_taken_before_first_start() -> None:
 
 def test_mosquitto_exit_reports_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _fake_mosquitto(tmp_path, 'echo "Error: Unable to open config file" >&2\nexit 3')
-    monkeypatch.setattr(skill.demo.broker, "find_mosquitto", lambda: fake)
+    monkeypatch.setattr(skill.hermes.broker, "find_mosquitto", lambda: fake)
     broker = EmbeddedBroker(prefer="mosquitto")
     with pytest.raises(BrokerError, match=r"exit code 3") as caught:
         broker.start()
@@ -187,7 +187,7 @@ def test_mosquitto_start_timeout_kills_it_and_reports_its_log(
     pid_file = tmp_path / "pid"
     body = f'echo $$ > {pid_file}\necho "still loading" >&2\nexec sleep 30'
     fake = _fake_mosquitto(tmp_path, body)
-    monkeypatch.setattr(skill.demo.broker, "find_mosquitto", lambda: fake)
+    monkeypatch.setattr(skill.hermes.broker, "find_mosquitto", lambda: fake)
     broker = EmbeddedBroker(prefer="mosquitto", start_timeout=0.3)
     began = time.monotonic()
     with pytest.raises(BrokerError, match=r"within 0\.3 s") as caught:
@@ -199,7 +199,7 @@ def test_mosquitto_start_timeout_kills_it_and_reports_its_log(
 
 
 def test_prefer_mosquitto_without_mosquitto(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(skill.demo.broker, "find_mosquitto", lambda: None)
+    monkeypatch.setattr(skill.hermes.broker, "find_mosquitto", lambda: None)
     with pytest.raises(BrokerError, match="apt-get install mosquitto"):
         EmbeddedBroker(prefer="mosquitto")
     assert EmbeddedBroker().kind == "amqtt"
@@ -218,7 +218,7 @@ def test_find_mosquitto_looks_on_path_then_in_sbin(
     on_path.mkdir()
     sbin.mkdir()
     monkeypatch.setenv("PATH", str(on_path))
-    monkeypatch.setattr(skill.demo.broker, "_SBIN_CANDIDATES", (sbin / "mosquitto",))
+    monkeypatch.setattr(skill.hermes.broker, "_SBIN_CANDIDATES", (sbin / "mosquitto",))
     assert find_mosquitto() is None
 
     (sbin / "mosquitto").write_text("#!/bin/sh\n")

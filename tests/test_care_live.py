@@ -35,7 +35,7 @@ from test_companion_live import (
     spoken,
 )
 
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 from skill.hermes.dialogue import CHECKIN_TAG
 from skill.routines.runner import SLOW_FACTOR
 
@@ -261,7 +261,7 @@ async def test_numb_is_grounded_with_the_time_of_day_in_words(
 ) -> None:
     """ "I feel numb": grounding, and the time said as a person says it, never as digits."""
     async with live_skill_for(mosquitto, tmp_path, None, timezone="UTC") as bs:
-        bs.skill._now = lambda: FIXED_NIGHT  # the clock of the moment
+        bs.skill.sites._now = lambda: FIXED_NIGHT  # the clock of the moment
         await say(bs, "i feel numb")
         await bs.idle(timeout=10)
         await settle(bs)

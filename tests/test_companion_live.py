@@ -55,7 +55,7 @@ from skill.app import project_dir, store_path
 from skill.care.followup import DAY_STARTS
 from skill.care.reminders import STALE
 from skill.care.store import FollowUp, Preferences, Store
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 from skill.hermes.dialogue import Dialogues
 from skill.language.nlu import Recognizer
 from skill.routines.runner import CHECKIN_ANSWERS, SLOW_FACTOR

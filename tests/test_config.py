@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from skill.base.errors import ConfigError
-from skill.config.settings import load_config, parse_config, valid_site_id
+from skill.base.text import valid_site_id
+from skill.config.loader import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

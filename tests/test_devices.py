@@ -9,14 +9,9 @@ import pytest
 
 from skill.base.errors import ConfigError
 from skill.config.devices import DeviceSettings, LightLevel
-from skill.config.settings import parse_config
-from skill.room.commands import (
-    DeviceTemplateError,
-    check_template,
-    light_commands,
-    player_commands,
-    render_payload,
-)
+from skill.config.loader import parse_config
+from skill.config.payload import DeviceTemplateError, check_template, render_payload
+from skill.room.commands import light_commands, player_commands
 
 TEMPLATE = '{"action": "play", "playlist": "{playlist}", "volume": {volume}}'
 

@@ -61,9 +61,9 @@ from mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
 from skill import app
 from skill.app import Runtime
-from skill.demo.broker import EmbeddedBroker, free_port
+from skill.breathing.runner import BreathingControl
+from skill.hermes.broker import EmbeddedBroker, free_port
 from skill.hermes.mqtt import MqttLink
-from skill.site.activities import BreathingControl
 from skill.voice.output import FINISH_MARGIN
 
 pytestmark = pytest.mark.timeout(60)

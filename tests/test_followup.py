@@ -57,8 +57,8 @@ def test_due_times_in_a_fixed_zone(now: str, kind: str, due: str) -> None:
     assert result.tzinfo is UTC
 
 
-def test_configured_morning_and_evening_times() -> None:
-    times = {"morning": time(7, 30), "evening": time(22, 0)}
+def test_configured_morning_and_tonight_times() -> None:
+    times = {"morning": time(7, 30), "tonight": time(22, 0)}
     assert next_due("morning", berlin("2025-01-15 23:00"), tz=BERLIN, **times) == berlin(
         "2025-01-16 07:30"
     )
@@ -124,12 +124,12 @@ def test_naive_now_is_refused() -> None:
     kind=st.sampled_from(KINDS),
     tz=st.timezones(),
     morning=st.times(min_value=time(5, 0), max_value=time(12, 0)),
-    evening=st.times(min_value=time(17, 0), max_value=time(23, 59, 59)),
+    tonight=st.times(min_value=time(17, 0), max_value=time(23, 59, 59)),
 )
 def test_due_is_ahead_and_within_36_hours(
-    now: datetime, kind: str, tz: tzinfo, morning: time, evening: time
+    now: datetime, kind: str, tz: tzinfo, morning: time, tonight: time
 ) -> None:
-    due = next_due(kind, now, tz=tz, morning=morning, evening=evening)
+    due = next_due(kind, now, tz=tz, morning=morning, tonight=tonight)
     assert due.tzinfo is UTC
     assert timedelta(minutes=30) <= due - now <= timedelta(hours=36)
 

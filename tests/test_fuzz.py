@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import re
 from datetime import UTC
 from typing import Any
@@ -15,12 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from skill.app import assemble, project_dir
+from skill.assets import load_assets
 from skill.base.clock import Clock
-from skill.config.settings import Config, parse_config
+from skill.config.loader import parse_config
+from skill.config.settings import Config
 from skill.hermes.messages import Outgoing
 from skill.hermes.mqtt import Incoming
 from skill.service import OPEN_SITES_MAX, Skill
-from skill.site.activities import load_assets
 from skill.site.memory import Memory
 
 CONFIG = parse_config(
@@ -53,7 +55,7 @@ TOPICS = [
 
 
 def make_skill(sent: list[Outgoing], config: Config = CONFIG) -> Skill:
-    memory = Memory(None, tz=UTC, morning=config.morning, evening=config.evening)
+    memory = Memory(None, tz=UTC, morning=config.morning, tonight=config.tonight)
     return assemble(
         config, ASSETS, publish=sent.append, clips=None, clock=Clock(0.001), memory=memory
     )
@@ -122,6 +124,9 @@ payloads = st.one_of(
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(messages=st.lists(st.tuples(st.sampled_from(TOPICS), payloads, st.booleans()), max_size=8))
 def test_no_input_crashes_or_builds_a_topic(messages: list[tuple[str, bytes, bool]]) -> None:
+    """The service's boundary catches everything, so "no crash" means no ERROR was logged:
+    an exception it had to swallow is a crash that nobody would otherwise see."""
+
     async def run() -> list[Outgoing]:
         sent: list[Outgoing] = []
         skill = make_skill(sent)
@@ -131,9 +136,27 @@ def test_no_input_crashes_or_builds_a_topic(messages: list[tuple[str, bytes, boo
         await skill.close()
         return sent
 
-    sent = asyncio.run(run())
+    errors = _ErrorLog()
+    logger = logging.getLogger("skill")
+    logger.addHandler(errors)
+    try:
+        sent = asyncio.run(run())
+    finally:
+        logger.removeHandler(errors)
+    assert errors.records == [], [r.getMessage() for r in errors.records]
     for message in sent:
         assert SAFE_TOPIC.match(message.topic), message.topic
+
+
+class _ErrorLog(logging.Handler):
+    """Keeps every record at ERROR or above."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def test_each_problem_kind_is_counted_and_the_skill_keeps_serving(

@@ -9,23 +9,22 @@ from rhasspyhermes.intent import Intent, Slot
 from rhasspyhermes.nlu import NluIntent
 
 from skill.care.replies import CareReply, feeling_reply, most_serious
-from skill.config.settings import parse_config
+from skill.care.store import Preferences
+from skill.config.loader import parse_config
 from skill.language import keys
-from skill.site.handlers import (
+from skill.language.responses import Say
+from skill.site.actions import (
     Care,
     Caution,
     Control,
     MusicOff,
-    Say,
-    SiteContext,
     Skip,
     StartBreathing,
     StartCooldown,
     StartRoutine,
     StopAll,
-    core_words,
-    decide,
 )
+from skill.site.handlers import SiteContext, core_words, decide
 
 CONFIG = parse_config(
     {"breathing": {"pattern": "calm", "minutes": 3}, "cooldown": {"playlists": ["Rain sounds"]}}
@@ -116,6 +115,18 @@ def test_cooldown_playlists() -> None:
     assert decide(intent("AftercareCooldown", playlist="x/#"), CONFIG, PATTERNS) == [
         StartCooldown("Cool down")
     ]
+
+
+def test_play_cool_down_plays_the_saved_favourite() -> None:
+    """ "Play cool-down" names the feature and the default playlist alike: with a saved
+    favourite it plays the favourite; another playlist named aloud still wins."""
+    prefs = Preferences(playlist="Rain sounds")
+    said = intent("AftercareCooldown", playlist="Cool down")
+    assert decide(said, CONFIG, PATTERNS, prefs) == [StartCooldown("Rain sounds")]
+    assert decide(said, CONFIG, PATTERNS) == [StartCooldown("Cool down")]
+    other = Preferences(playlist="Cool down")
+    rain = intent("AftercareCooldown", playlist="Rain sounds")
+    assert decide(rain, CONFIG, PATTERNS, other) == [StartCooldown("Rain sounds")]
 
 
 @pytest.mark.parametrize(
@@ -215,7 +226,7 @@ def test_light_feelings_change_nothing(feeling: str) -> None:
 
 def test_space_goes_quiet() -> None:
     reply = care_of(decide(intent("AftercareNeed", need="space"), CONFIG, PATTERNS))
-    assert reply == CareReply((keys.NEED_SPACE,), quiet=True, need="space")
+    assert reply == CareReply((keys.need("space"),), quiet=True, need="space")
 
 
 def test_help_stops_everything_and_says_the_one_line() -> None:

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from skill.config.settings import valid_site_id
+from skill.base.text import valid_site_id
+from skill.base.vocabulary import Activity
+from skill.config.homeassistant import HaSettings, settings_problem
 from skill.hermes.messages import Outgoing
 from skill.room.homeassistant import (
     ACTIONS,
@@ -18,7 +20,6 @@ from skill.room.homeassistant import (
     BUTTONS,
     IDLE,
     MAX_COMMAND_BYTES,
-    HaSettings,
     SiteState,
     birth_topic,
     command_subscription,
@@ -26,7 +27,6 @@ from skill.room.homeassistant import (
     discovery_messages,
     parse_command,
     removal_messages,
-    settings_problem,
     site_key,
     state_message,
     state_topic,
@@ -419,7 +419,7 @@ def test_buttons_and_actions_agree() -> None:
 
 
 def test_state_message_is_retained_compact_json() -> None:
-    state = SiteState("breathing", detail="box", phase="inhale")
+    state = SiteState(Activity.BREATHING, detail="box", phase="inhale")
     message = state_message("aftercare", "bedroom", state)
     assert message == Outgoing(
         "aftercare/bedroom/state",
@@ -432,7 +432,7 @@ def test_idle_and_paused_states() -> None:
     assert state_message("aftercare", "bedroom", IDLE).payload == (
         b'{"activity":"idle","detail":null,"phase":null,"paused":false}'
     )
-    paused = SiteState("routine", detail="Gentle landing", phase="speak", paused=True)
+    paused = SiteState(Activity.ROUTINE, detail="Gentle landing", phase="speak", paused=True)
     assert json.loads(state_message("aftercare", "guest-room", paused).payload) == {
         "activity": "routine",
         "detail": "Gentle landing",

@@ -20,7 +20,7 @@ import pytest
 from fakes import cue_text, live_skill
 from mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -46,7 +46,7 @@ from fakes import (
 from mqtt_recorder import MqttRecorder, Received
 
 from skill.app import Runtime
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 from skill.language import keys
 from skill.voice.piper import split_sentences
 

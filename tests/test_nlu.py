@@ -9,7 +9,8 @@ import pytest
 from rhasspyhermes.nlu import NluIntent
 
 from skill.base.text import normalize
-from skill.language.nlu import Recognizer, slot_value
+from skill.hermes.messages import slot as slot_value
+from skill.language.nlu import Recognizer
 from skill.language.templates import DEFAULT_ROUTINES
 
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
@@ -40,7 +41,7 @@ SKIP = "AftercareSkip"
 MUSIC_OFF = "AftercareMusicOff"
 CAUTION = "AftercareCaution"
 
-Slots = dict[str, str | int]
+Slots = dict[str, str | int | float]
 
 CASES: list[tuple[str, str, Slots]] = [
     # AftercareStart

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from skill.base.errors import ConfigError, DataFileError
+from skill.base.vocabulary import PhaseName
 from skill.breathing.patterns import (
     Pattern,
     Phase,
@@ -121,7 +122,7 @@ def test_user_patterns_load_and_merge() -> None:
     mine = load_user_patterns(raw, config_path=CONFIG)
     assert load_user_patterns(None, config_path=CONFIG) == {}
     evening = mine["evening"]
-    assert evening.phases == (Phase("inhale", 4.0), Phase("exhale", 8.0))
+    assert evening.phases == (Phase(PhaseName.INHALE, 4.0), Phase(PhaseName.EXHALE, 8.0))
     assert (evening.description, evening.opt_in, evening.source) == (
         "Long and slow.",
         False,
@@ -145,7 +146,11 @@ def test_user_patterns_load_and_merge() -> None:
 
 def test_a_user_pattern_never_silently_replaces_a_shipped_one() -> None:
     impostor = Pattern(
-        "calm", "Not the real one.", (Phase("inhale", 2), Phase("exhale", 2)), "x", source=CONFIG
+        "calm",
+        "Not the real one.",
+        (Phase(PhaseName.INHALE, 2), Phase(PhaseName.EXHALE, 2)),
+        "x",
+        source=CONFIG,
     )
     with pytest.raises(ConfigError, match="built-in") as caught:
         load_patterns({"calm": impostor})
@@ -166,7 +171,7 @@ patterns:
 
 def test_a_valid_pattern_file_parses() -> None:
     parsed = parse_patterns(GOOD, source="x.yaml")
-    assert parsed["easy"].phases == (Phase("inhale", 4.0), Phase("exhale", 6.0))
+    assert parsed["easy"].phases == (Phase(PhaseName.INHALE, 4.0), Phase(PhaseName.EXHALE, 6.0))
     assert parsed["easy"].source == "x.yaml"
 
 

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from skill.app import Runtime
 from skill.base.errors import VoiceError
 from skill.config.settings import VoiceSettings
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 from skill.voice.piper import ClipCache, PiperSynthesizer, bundled_model
 
 pytestmark = [pytest.mark.piper, pytest.mark.timeout(90)]

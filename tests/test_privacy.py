@@ -14,8 +14,8 @@ import pytest
 from mqtt_recorder import MqttRecorder
 
 from skill.app import Runtime, project_dir
-from skill.config.settings import parse_config
-from skill.demo.broker import EmbeddedBroker
+from skill.config.loader import parse_config
+from skill.hermes.broker import EmbeddedBroker
 from skill.hermes.messages import intent_topic
 from skill.language.nlu import Recognizer
 from skill.language.responses import ResponseBook, response_path

@@ -54,12 +54,12 @@ VARIANT_RANGES: dict[str, tuple[int, int]] = {
     keys.FEELING_UNSAFE: (1, 1),
     keys.HELP_CALL: (1, 1),
     # Few, carefully weighed words.
-    keys.FEELING_SORE: (2, 3),
+    keys.feeling("sore"): (2, 3),
     keys.FEELING_NUMB: (2, 3),
-    keys.FEELING_TEARFUL: (2, 3),
-    keys.FEELING_ASHAMED: (2, 3),
-    keys.FEELING_DROP: (2, 3),
-    keys.NEED_SPACE: (2, 3),
+    keys.feeling("tearful"): (2, 3),
+    keys.feeling("ashamed"): (2, 3),
+    keys.feeling("drop"): (2, 3),
+    keys.need("space"): (2, 3),
     keys.SKIP_NOTHING: (2, 3),
     keys.CAUTION_WAITING: (2, 3),
 }
@@ -67,17 +67,17 @@ VARIANT_RANGES: dict[str, tuple[int, int]] = {
 # Hard moments: every line at most two short sentences and MAX_HARD_WORDS words, filled in.
 HARD_KEYS = frozenset(
     {
-        keys.FEELING_SAD,
-        keys.FEELING_ANXIOUS,
-        keys.FEELING_NOT_OKAY,
+        keys.feeling("sad"),
+        keys.feeling("anxious"),
+        keys.feeling("not_okay"),
         keys.FEELING_HURT,
-        keys.FEELING_SORE,
+        keys.feeling("sore"),
         keys.FEELING_UNSAFE,
         keys.FEELING_NUMB,
-        keys.FEELING_TEARFUL,
-        keys.FEELING_ASHAMED,
-        keys.FEELING_DROP,
-        keys.NEED_SPACE,
+        keys.feeling("tearful"),
+        keys.feeling("ashamed"),
+        keys.feeling("drop"),
+        keys.need("space"),
         keys.HELP_CALL,
         keys.CAUTION_ASK,
         keys.CAUTION_WAITING,
@@ -442,8 +442,8 @@ def test_response_path_finds_the_shipped_english_file() -> None:
 def test_key_helpers_build_known_keys() -> None:
     assert keys.breathing_intro("box") == "breathing.intro.box"
     assert keys.breathing_intro("478") == "breathing.intro.478"
-    assert keys.cue("top-up") == keys.CUE_TOP_UP == "cue.top_up"
-    assert keys.cue("inhale") == keys.CUE_INHALE
+    assert keys.cue("top-up") == keys.cue("top-up") == "cue.top_up"
+    assert keys.cue("inhale") == keys.cue("inhale")
     assert keys.breathing_more(1) == keys.BREATHING_MORE_ONE
     assert keys.breathing_more(5) == keys.BREATHING_MORE
     assert keys.breathing_minutes_limit(1) == keys.BREATHING_MINUTES_LIMIT_ONE
@@ -454,10 +454,10 @@ def test_key_helpers_build_known_keys() -> None:
         assert keys.cue(phase) in keys.ALL_KEYS
     assert keys.CUE_KEYS <= keys.ALL_KEYS
     assert set(keys.PLACEHOLDERS) <= keys.ALL_KEYS
-    assert keys.feeling("not_okay") == keys.FEELING_NOT_OKAY == "feeling.not_okay"
+    assert keys.feeling("not_okay") == keys.feeling("not_okay") == "feeling.not_okay"
     assert keys.feeling("hurt") == keys.FEELING_HURT
-    assert keys.need("cold_pack") == keys.NEED_COLD_PACK == "need.cold_pack"
-    assert keys.need("quiet") == keys.NEED_QUIET
+    assert keys.need("cold_pack") == keys.need("cold_pack") == "need.cold_pack"
+    assert keys.need("quiet") == keys.need("quiet")
     assert {keys.feeling(name) for name in keys.FEELINGS} == keys.FEELING_KEYS
     assert {keys.need(name) for name in keys.NEEDS} == keys.NEED_KEYS
     assert keys.CHECKIN_KEYS | keys.FEELING_KEYS | keys.NEED_KEYS <= keys.ALL_KEYS
@@ -686,7 +686,7 @@ def test_banned_list_catches_playing_a_feeling_down(text: str) -> None:
 
 
 def test_not_okay_reply_always_offers_stopping(shipped: ResponseBook) -> None:
-    for variant in shipped.variants(keys.FEELING_NOT_OKAY):
+    for variant in shipped.variants(keys.feeling("not_okay")):
         assert re.search(r"\bstop", variant, flags=re.IGNORECASE), variant
 
 
@@ -741,10 +741,10 @@ def test_every_key_is_spoken_by_some_code_path() -> None:
     skill_dir = ROOT / "skill"
     sources = "\n".join(
         path.read_text(encoding="utf-8")
-        for path in sorted(skill_dir.glob("*.py"))
+        for path in sorted(skill_dir.rglob("*.py"))
         if path.name != "keys.py"
     )
-    data = "\n".join(path.read_text(encoding="utf-8") for path in skill_dir.glob("*.yaml"))
+    data = "\n".join(path.read_text(encoding="utf-8") for path in skill_dir.rglob("*.yaml"))
     constants: dict[str, list[str]] = {}
     for name, value in vars(keys).items():
         if name.isupper() and isinstance(value, str):

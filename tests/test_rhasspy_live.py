@@ -40,7 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from skill.base.text import normalize
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 from skill.language.nlu import Recognizer
 from skill.language.responses import ResponseBook
 from skill.routines.model import routine_names

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from skill.base.clock import Clock
-from skill.config.settings import Config, parse_config
+from skill.config.loader import parse_config
+from skill.config.settings import Config
 from skill.hermes.messages import Outgoing
 from skill.room.room import Room
 

@@ -28,7 +28,7 @@ from fakes import Bedside, live_skill
 from mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
 from skill.base.text import normalize
-from skill.demo.broker import EmbeddedBroker
+from skill.hermes.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from skill.base.errors import AftercareError
-from skill.care import store as store_module
-from skill.care.store import MIGRATIONS, FollowUp, Preferences, Store, StoreError, erase
+from skill.care import private_file as store_file
+from skill.care.private_file import MIGRATIONS, StoreError, erase
+from skill.care.store import FollowUp, Preferences, Store
 
 NOW = datetime(2025, 1, 15, 22, 0, tzinfo=UTC)
 MORNING = datetime(2025, 1, 16, 8, 0, tzinfo=UTC)
@@ -435,7 +436,7 @@ def test_a_version_1_database_migrates_to_the_latest(db: Path) -> None:
 
 def test_a_failed_migration_is_rolled_back(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     broken = "CREATE TABLE half_done (x);\nCREATE TABLE broken (;\n"
-    monkeypatch.setattr(store_module, "MIGRATIONS", (MIGRATIONS[0], broken))
+    monkeypatch.setattr(store_file, "MIGRATIONS", (MIGRATIONS[0], broken))
     with pytest.raises(StoreError, match="cannot upgrade the database to schema 2"):
         Store.open(db)
     with raw(db) as connection:
@@ -443,7 +444,7 @@ def test_a_failed_migration_is_rolled_back(db: Path, monkeypatch: pytest.MonkeyP
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert "half_done" not in tables
     assert "preferences" in tables  # migration 1 was committed on its own
-    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS)
+    monkeypatch.setattr(store_file, "MIGRATIONS", MIGRATIONS)
     with Store.open(db) as store:
         assert store.schema_version == len(MIGRATIONS)
 
@@ -451,7 +452,7 @@ def test_a_failed_migration_is_rolled_back(db: Path, monkeypatch: pytest.MonkeyP
 def test_an_unterminated_migration_is_a_programming_error(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "MIGRATIONS", ("CREATE TABLE t (x)",))
+    monkeypatch.setattr(store_file, "MIGRATIONS", ("CREATE TABLE t (x)",))
     with pytest.raises(ValueError, match="unterminated statement"):
         Store.open(db)
 

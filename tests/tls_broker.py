@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 from mqtt_recorder import MqttRecorder
 from paho.mqtt.enums import CallbackAPIVersion
 
-from skill.demo.broker import find_mosquitto, free_port
+from skill.hermes.broker import find_mosquitto, free_port
 from skill.site.handlers import INTENTS
 
 HOST = "127.0.0.1"

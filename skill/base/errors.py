@@ -1,4 +1,4 @@
-"""One error root for the skill; every error carries a code and a spoken response key."""
+"""One error root for the skill; every error carries a stable code."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ class AftercareError(Exception):
 
     code: str = "error"
     """Short machine-readable code, stable across releases."""
-
-    response_key: str = "error.generic"
-    """Key in responses/ of the kind line spoken when this error reaches a person."""
 
 
 class LocatedError(AftercareError):

@@ -9,16 +9,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, Final, Literal, NoReturn, cast, get_args
+from typing import Any, Final, NoReturn, cast
 
 import yaml
 
 from skill.base.errors import ConfigError, DataFileError
+from skill.base.vocabulary import PhaseName
 from skill.language import keys
 
-PhaseName = Literal["inhale", "top-up", "hold", "exhale", "rest"]
-
-PHASE_NAMES: Final[tuple[str, ...]] = get_args(PhaseName)
+PHASE_NAMES: Final[tuple[str, ...]] = tuple(PhaseName)
 """Every phase a pattern may use."""
 SHIPPED: Final = "skill/breathing/patterns.yaml"
 """Where the shipped patterns live, as named in error messages."""
@@ -169,7 +168,7 @@ def _phases(raw: object, key: str, paced: bool, fail: Fail) -> tuple[Phase, ...]
                 f"{key}[{i}].seconds",
                 f"a hold may last at most {MAX_HOLD} seconds, got {_num(seconds)}",
             )
-        phases.append(Phase(cast(PhaseName, name), seconds))
+        phases.append(Phase(PhaseName(name), seconds))
     names = [p.name for p in phases]
     if paced and not ("inhale" in names and "exhale" in names):
         fail(key, f"expected at least one inhale and one exhale, got {', '.join(names)}")

@@ -5,7 +5,7 @@ Decisions, in local time of the zone `tz`:
 - **A day starts at 05:00.** Before then the person has not slept yet, so a
   "morning" follow-up asked at 02:00 is the coming morning (today's date, 9:00),
   while one asked at 23:30 or at 07:00 is tomorrow's 9:00.
-- **"tonight"** is today's `evening` time (21:00) when that is still at least
+- **"tonight"** is today's `tonight` time (21:00) when that is still at least
   30 minutes ahead and it is past 05:00; otherwise (already evening, or after
   midnight) it is "later tonight": two hours from now.
 - Every due time is at least 30 minutes ahead; a morning time closer than that
@@ -38,7 +38,7 @@ MIN_AHEAD: Final = timedelta(minutes=30)
 """A scheduled local time closer than this is skipped."""
 
 LATER_TONIGHT: Final = timedelta(hours=2)
-"""Delay of a "tonight" follow-up asked when the evening time is (nearly) past."""
+"""Delay of a "tonight" follow-up asked when the tonight time is (nearly) past."""
 
 _LOCALTIME = Path("/etc/localtime")
 
@@ -49,7 +49,7 @@ def next_due(
     *,
     tz: tzinfo,
     morning: time = time(9, 0),
-    evening: time = time(21, 0),
+    tonight: time = time(21, 0),
 ) -> datetime:
     """The instant (aware, UTC) a follow-up of `kind` asked at `now` is due."""
     if kind not in KINDS:
@@ -63,7 +63,7 @@ def next_due(
         first_day = local.date() if before_day_start else local.date() + timedelta(days=1)
         return _first_at_or_after(first_day, morning, tz, now + MIN_AHEAD)
     if not before_day_start:
-        for instant in _instants(local.date(), evening, tz):
+        for instant in _instants(local.date(), tonight, tz):
             if instant >= now + MIN_AHEAD:
                 return instant
     return now + LATER_TONIGHT

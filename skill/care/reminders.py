@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
-from skill.care.store import Store
+from skill.base.clock import Clock
+from skill.base.tasks import Tasks
+from skill.care.worker import StoreThread
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +26,14 @@ class Reminders:
     """Sleeps until the next pending follow-up, then delivers it on its site."""
 
     def __init__(
-        self, store: Store, deliver: Deliver, now: Callable[[], datetime], *, scale: float = 1.0
+        self, store: StoreThread, deliver: Deliver, now: Callable[[], datetime], clock: Clock
     ) -> None:
         self._store = store
         self._deliver = deliver
         self._now = now
-        self._scale = scale
+        self._clock = clock
         self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._deliveries: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks("follow-ups")
 
     def changed(self) -> None:
         """Something was scheduled or cancelled: look again."""
@@ -41,18 +41,18 @@ class Reminders:
 
     def start(self) -> None:
         """Start watching (pending follow-ups survive restarts in the store)."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="reminders")
+        self._tasks.spawn(self._run(), name="reminders")
 
     async def _run(self) -> None:
         while True:
             self._changed.clear()
             now = self._now()
             wait = RECHECK_SECONDS
-            for follow_up in self._store.pending():
+            for follow_up in await self._store.pending():
                 if follow_up.due > now:
                     wait = min(wait, (follow_up.due - now).total_seconds())
                     break
-                self._store.mark_delivered(follow_up.id)
+                await self._store.mark_delivered(follow_up.id)
                 if now - follow_up.due > STALE:
                     log.info(
                         "A follow-up on site %s was missed while off; dropped", follow_up.site_id
@@ -61,19 +61,12 @@ class Reminders:
                 log.info(
                     "Delivering the %s follow-up on site %s", follow_up.kind, follow_up.site_id
                 )
-                task = asyncio.get_running_loop().create_task(
-                    self._deliver(follow_up.site_id, follow_up.kind)
-                )
-                self._deliveries.add(task)
-                task.add_done_callback(self._deliveries.discard)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), max(0.01, wait * self._scale))
+                self._tasks.spawn(self._deliver(follow_up.site_id, follow_up.kind))
+            # Wall-clock seconds to wait, on the clock's time scale (the demo compresses it).
+            deadline = self._clock.now() + max(0.01, wait * self._clock.scale)
+            await self._clock.sleep_until(deadline, self._changed)
 
     async def close(self) -> None:
         """Stop watching and delivering."""
-        for task in [self._task, *self._deliveries]:
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in [self._task, *self._deliveries] if t is not None), return_exceptions=True
-        )
+        self._tasks.cancel()
+        await self._tasks.settle()

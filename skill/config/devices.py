@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from skill.base.reader import Reader, show
-from skill.room.commands import DeviceTemplateError, check_template
+from skill.config.payload import DeviceTemplateError, check_template
 
 PLAYER_KINDS = ("generic", "sonos2mqtt", "mopidy", "homeassistant")
 """Presets that play music."""

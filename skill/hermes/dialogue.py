@@ -125,10 +125,6 @@ class Dialogues:
                 # Stopped or timed out while the session is still open: close it.
                 self._publish(end_session(pending.session_id))
 
-    def owns(self, intent: NluIntent) -> bool:
-        """True when the intent answers one of our open check-ins."""
-        return self._find(intent.custom_data, intent.session_id) is not None
-
     def answer(self, intent: NluIntent) -> bool:
         """Deliver an answer; the caller has already ended the session. False if not ours."""
         pending = self._find(intent.custom_data, intent.session_id)

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rhasspyhermes.audioserver import AudioPlayBytes, AudioPlayFinished
+from rhasspyhermes.audioserver import AudioPlayBytes
 from rhasspyhermes.dialogue import DialogueEndSession
 from rhasspyhermes.intent import Intent, Slot
 from rhasspyhermes.nlu import NluIntent
@@ -178,11 +178,6 @@ def play_bytes(site_id: str, request_id: str, wav: bytes) -> Outgoing:
     """hermes/audioServer/<site>/playBytes/<id> with a complete WAV file."""
     message = AudioPlayBytes(wav_bytes=wav)
     return Outgoing(message.topic(site_id=site_id, request_id=request_id), wav)
-
-
-def play_finished_topic(site_id: str) -> str:
-    """hermes/audioServer/<site>/playFinished."""
-    return str(AudioPlayFinished.topic(site_id=site_id))
 
 
 def tts_say(site_id: str, request_id: str, text: str, volume: float | None = None) -> Outgoing:

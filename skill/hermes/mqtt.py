@@ -79,7 +79,8 @@ class MqttLink:
         self._pending_subs: set[int] = set()
         self._lock = threading.Lock()
         self._oversize_logged = False
-        self._auth_failed: str | None = None
+        self._refusal: str | None = None
+        """Why the broker refused us for good (credentials, ACL or TLS certificate)."""
         self._fatal = asyncio.Event()
         self._unreachable_logged = False
         self._last_failure = "no answer"
@@ -122,7 +123,7 @@ class MqttLink:
     @property
     def refused(self) -> bool:
         """True once the broker refused us for good (credentials, ACL or TLS certificate)."""
-        return self._auth_failed is not None
+        return self._refusal is not None
 
     @property
     def address(self) -> str:
@@ -151,8 +152,8 @@ class MqttLink:
             fatal.cancel()
         if self._ready.is_set():
             return
-        if self._auth_failed is not None:
-            raise BrokerError(self._auth_failed)
+        if self._refusal is not None:
+            raise BrokerError(self._refusal)
         raise BrokerError(
             f"could not connect to the MQTT broker at {self.address} within {seconds:.0f} s "
             f"({self._last_failure}); check mqtt.host and mqtt.port, and that the broker is running"
@@ -291,7 +292,7 @@ class MqttLink:
 
     def _give_up(self, message: str) -> None:
         """Stop reconnecting: the broker said no, and asking again will not change that."""
-        self._auth_failed = message
+        self._refusal = message
         log.error("Not connecting: %s", message)
         self._client.disconnect()
         if self._loop is not None and not self._loop.is_closed():
@@ -307,7 +308,7 @@ class MqttLink:
     ) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._ready.clear)
-        if reason.is_failure and self._auth_failed is None:
+        if reason.is_failure and self._refusal is None:
             self._unreachable_logged = True  # the line below covers the retries that follow
             log.warning("Lost the MQTT broker (%s); reconnecting with backoff", reason)
 

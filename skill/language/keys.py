@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from skill.base.vocabulary import Need, PhaseName
+
 # The short routine, in the order it is usually spoken.
 ROUTINE_OPENING = "routine.opening"
 ROUTINE_WATER = "routine.water"
@@ -52,10 +54,10 @@ ROUTINE_SLOW_DOWN = "routine.slow_down"
 CHECKIN_FEELING = "checkin.feeling"
 CHECKIN_NEED = "checkin.need"
 CHECKIN_MORNING = "checkin.morning"
-CHECKIN_EVENING = "checkin.evening"
+CHECKIN_TONIGHT = "checkin.tonight"
 
 CHECKIN_KEYS: frozenset[str] = frozenset(
-    {CHECKIN_FEELING, CHECKIN_NEED, CHECKIN_MORNING, CHECKIN_EVENING, "caution.ask"}
+    {CHECKIN_FEELING, CHECKIN_NEED, CHECKIN_MORNING, CHECKIN_TONIGHT, "caution.ask"}
 )
 """Questions after which the speaker listens; no reassurance comes before the question."""
 
@@ -77,42 +79,13 @@ FEELINGS: tuple[str, ...] = (
 """Answers to a check-in with a spoken reply at ``feeling.<name>``, least to most serious:
 when one answer holds several, the last of them in this order decides the reply."""
 
-FEELING_GOOD = "feeling.good"
-FEELING_OKAY = "feeling.okay"
-FEELING_TIRED = "feeling.tired"
-FEELING_SAD = "feeling.sad"
-FEELING_ANXIOUS = "feeling.anxious"
-FEELING_NOT_OKAY = "feeling.not_okay"
 FEELING_HURT = "feeling.hurt"
-FEELING_SORE = "feeling.sore"
 FEELING_UNSAFE = "feeling.unsafe"
 FEELING_NUMB = "feeling.numb"
-FEELING_TEARFUL = "feeling.tearful"
-FEELING_ASHAMED = "feeling.ashamed"
-FEELING_DROP = "feeling.drop"
 
-NEEDS: tuple[str, ...] = (
-    "water",
-    "blanket",
-    "snack",
-    "towel",
-    "tissues",
-    "cold_pack",
-    "quiet",
-    "cuddle",
-    "space",
-)
+NEEDS: tuple[str, ...] = tuple(Need)
 """Things people may ask for, each acknowledged at ``need.<name>``; the speaker fetches nothing."""
 
-NEED_WATER = "need.water"
-NEED_BLANKET = "need.blanket"
-NEED_SNACK = "need.snack"
-NEED_TOWEL = "need.towel"
-NEED_TISSUES = "need.tissues"
-NEED_COLD_PACK = "need.cold_pack"
-NEED_QUIET = "need.quiet"
-NEED_CUDDLE = "need.cuddle"
-NEED_SPACE = "need.space"
 
 # Short replies and lines said on request.
 QUIET_ACK = "quiet.ack"
@@ -123,7 +96,7 @@ MUSIC_OFF = "music.off"
 CHECKIN_UNCLEAR = "checkin.unclear"
 """An answer to a check-in that was heard but not understood."""
 
-# Hard moments. Each line is fixed and short; see shared practice notes.
+# Hard moments. Each line is fixed and short; see docs/voice.md, "Hard moments".
 HELP_CALL = "help.call"
 """The speaker cannot call anyone; where help is ({where}): one line, always the same."""
 CAUTION_ASK = "caution.ask"
@@ -171,14 +144,8 @@ BREATHING_PATTERNS: tuple[str, ...] = (
 )
 """Breathing patterns with a spoken introduction at ``breathing.intro.<pattern>``."""
 
-CUE_PHASES: tuple[str, ...] = ("inhale", "top-up", "hold", "exhale", "rest")
+CUE_PHASES: tuple[str, ...] = tuple(PhaseName)
 """Breathing phases with a spoken cue at ``cue.<phase>`` (``top-up`` becomes ``cue.top_up``)."""
-
-CUE_INHALE = "cue.inhale"
-CUE_TOP_UP = "cue.top_up"
-CUE_HOLD = "cue.hold"
-CUE_EXHALE = "cue.exhale"
-CUE_REST = "cue.rest"
 
 
 def _known(what: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -206,6 +173,28 @@ def feeling(name: str) -> str:
 def need(name: str) -> str:
     """The key acknowledging something asked for, e.g. ``need.cold_pack``."""
     return "need." + _known("need", name, NEEDS)
+
+
+OFFERS: tuple[str, ...] = ("water", "warmth", "snack", "clean_up")
+"""Things a routine can offer, each said at ``routine.<offer>``."""
+CHECKIN_QUESTIONS: tuple[str, ...] = ("feeling", "need")
+"""Questions a routine asks and then listens, each at ``checkin.<question>``."""
+
+
+def offer(name: str) -> str:
+    """The key of a routine's offer, e.g. ``routine.water``."""
+    return "routine." + _known("offer", name, OFFERS)
+
+
+def checkin(question: str) -> str:
+    """The key of a check-in question a routine asks, e.g. ``checkin.feeling``."""
+    return "checkin." + _known("check-in question", question, CHECKIN_QUESTIONS)
+
+
+def is_quiet_line(key: str) -> bool:
+    """True for the lines meant for quiet routines (``routine.quiet_...``): in a quiet
+    routine they are said, and the other words give way to them."""
+    return key.startswith("routine.quiet_")
 
 
 def breathing_more(minutes: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,9 @@ from hassil.recognize import RecognizeResult
 from rhasspyhermes.intent import Intent, Slot, SlotRange
 from rhasspyhermes.nlu import NluIntent
 
+from skill.base.vocabulary import Intent as IntentName
 from skill.language.templates import DEFAULT_ROUTINES, Templates, load_templates
 
-STOP_INTENT = "AftercareStop"
 """The intent that wins whenever an utterance could also mean something else."""
 
 
@@ -103,22 +103,13 @@ class Recognizer:
         )
 
 
-def slot_value(intent: NluIntent, name: str) -> str | int | None:
-    """Value of the first slot called name (whole numbers as int), or None if it is absent."""
-    for slot in intent.slots or ():
-        if slot.slot_name == name:
-            value = slot.value.get("value") if isinstance(slot.value, Mapping) else None
-            return _plain(value)
-    return None
-
-
 # --- recognition -------------------------------------------------------------
 
 
 def _rank(result: RecognizeResult) -> tuple[bool, int, int, str]:
     """Sort key, best first: Stop, then more slots, then more literal text, then name."""
     return (
-        result.intent.name != STOP_INTENT,
+        result.intent.name != IntentName.STOP,
         -len(result.entities_list),
         -result.text_chunks_matched,
         result.intent.name,

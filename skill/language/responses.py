@@ -306,3 +306,13 @@ def _construct_unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
 )
+
+
+@dataclass(frozen=True)
+class Say:
+    """Speak a line from responses/."""
+
+    key: str
+    """Response key."""
+    values: tuple[tuple[str, object], ...] = ()
+    """Placeholder values."""

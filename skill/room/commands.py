@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from skill.base.errors import AftercareError
+from skill.config.payload import render_payload
 
 if TYPE_CHECKING:
     from skill.config.devices import DeviceSettings, LightLevel
 
 PlayerAction = Literal["play", "pause", "stop", "volume"]
 LightPurpose = Literal["scene", "restore", "breathe", "off"]
-
-_PLACEHOLDER = re.compile(r"\{(playlist|volume)\}")
-_PROBE = 'Rain "Songs" \\ 2 {x} \u00e9'
-
-
-class DeviceTemplateError(AftercareError):
-    """A device payload template cannot be rendered safely."""
-
-    code = "device_template"
 
 
 @dataclass(frozen=True)
@@ -39,30 +28,6 @@ class DeviceCommand:
     """Topic from config.yaml (never built from what people said)."""
     payload: str
     """Rendered payload."""
-    created: float
-    """time.time() when the command was made, so stale commands can be recognized."""
-
-
-def render_payload(template: str, *, playlist: str = "", volume: int = 0) -> str:
-    """Fill {playlist} and {volume}; text is escaped so it cannot break or extend JSON."""
-    escaped = json.dumps(playlist, ensure_ascii=False)[1:-1]
-    rendered = _substitute(template, {"playlist": escaped, "volume": str(int(volume))})
-    if _looks_like_json(template):
-        try:
-            json.loads(rendered)
-        except ValueError as err:
-            raise DeviceTemplateError(
-                "payload template is JSON but renders to invalid JSON; put {playlist} inside quotes"
-            ) from err
-    return rendered
-
-
-def check_template(template: str) -> None:
-    """Raise DeviceTemplateError when a template could be broken by a hostile playlist name."""
-    baseline = render_payload(template, playlist="x", volume=1)
-    probe = render_payload(template, playlist=_PROBE, volume=100)
-    if _looks_like_json(template) and _shape(json.loads(baseline)) != _shape(json.loads(probe)):
-        raise DeviceTemplateError("payload template changes shape with the value; quote {playlist}")
 
 
 def player_commands(
@@ -77,9 +42,8 @@ def player_commands(
     build = _PLAYERS.get(device.kind)
     if build is None:
         return []
-    now = time.time()
     return [
-        DeviceCommand(device.name, action, topic, payload, now)
+        DeviceCommand(device.name, action, topic, payload)
         for topic, payload in build(device, action, site_id, playlist, max(0, min(100, volume)))
     ]
 
@@ -154,7 +118,6 @@ def light_commands(
     device: DeviceSettings, level: LightLevel | None, *, site_id: str, purpose: LightPurpose
 ) -> list[DeviceCommand]:
     """The message that brings a light to `level` (None or brightness 0: off)."""
-    now = time.time()
     body: dict[str, object]
     if device.kind == "zigbee2mqtt-light":
         # https://www.zigbee2mqtt.io/guide/usage/mqtt_topics_and_messages.html
@@ -174,25 +137,4 @@ def light_commands(
                 body["color_temp_kelvin"] = round(1_000_000 / level.color_temp)
     else:
         return []
-    return [DeviceCommand(device.name, purpose, topic, json.dumps(body), now)]
-
-
-def _substitute(template: str, values: dict[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-def _looks_like_json(template: str) -> bool:
-    """True when the template is a JSON object or array (with its placeholders as 0)."""
-    try:
-        shape = json.loads(_PLACEHOLDER.sub("0", template))
-    except ValueError:
-        return False
-    return isinstance(shape, dict | list)
-
-
-def _shape(value: object) -> object:
-    if isinstance(value, dict):
-        return {key: _shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_shape(item) for item in value]
-    return type(value).__name__
+    return [DeviceCommand(device.name, purpose, topic, json.dumps(body))]

@@ -12,15 +12,16 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final
 
 from skill.base.text import valid_site_id
+from skill.base.vocabulary import Activity
+from skill.config.homeassistant import ID_RE, HaSettings, settings_problem
 from skill.hermes.messages import Outgoing
 
-Activity = Literal["idle", "routine", "breathing", "cooldown"]
 """What a site is doing, as the state sensor shows it."""
 
-ACTIVITIES: Final[tuple[str, ...]] = get_args(Activity)
+ACTIVITIES: Final[tuple[str, ...]] = tuple(Activity)
 """Every activity, in the order Home Assistant lists them."""
 
 MAX_COMMAND_BYTES: Final = 64
@@ -29,22 +30,7 @@ MAX_COMMAND_BYTES: Final = 64
 ORIGIN_NAME: Final = "Aftercare"
 """Name of the application in the `origin` of every discovery payload."""
 
-_ID_RE = re.compile(r"[a-zA-Z0-9_-]+")
-_PREFIX_RE = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
 _NOT_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]+")
-_NODE_ID_MAX = 64
-
-
-@dataclass(frozen=True)
-class HaSettings:
-    """How the skill announces itself to Home Assistant."""
-
-    discovery: bool = True
-    """Publish discovery messages (False: publish none; removal still works)."""
-    prefix: str = "homeassistant"
-    """Discovery prefix configured in Home Assistant's MQTT options."""
-    node_id: str = "aftercare"
-    """Start of every object id and unique id; letters, digits, _ and - only."""
 
 
 @dataclass(frozen=True)
@@ -92,17 +78,8 @@ class SiteState:
             )
 
 
-IDLE: Final = SiteState("idle")
+IDLE: Final = SiteState(Activity.IDLE)
 """The state of a site with nothing running."""
-
-
-def settings_problem(settings: HaSettings) -> tuple[str, str] | None:
-    """(key, what is allowed) for the first invalid setting, or None when all are valid."""
-    if not _PREFIX_RE.fullmatch(settings.prefix):
-        return ("prefix", "expected letters, digits, _ or -, levels split by /")
-    if not _ID_RE.fullmatch(settings.node_id) or len(settings.node_id) > _NODE_ID_MAX:
-        return ("node_id", f"expected 1-{_NODE_ID_MAX} letters, digits, _ or -")
-    return None
 
 
 def command_topic(topic_prefix: str, site_id: str) -> str:
@@ -127,7 +104,7 @@ def birth_topic(settings: HaSettings) -> str:
 
 def site_key(site_id: str) -> str:
     """A stable id for a site using only [a-zA-Z0-9_-]; distinct sites give distinct keys."""
-    if _ID_RE.fullmatch(site_id):
+    if ID_RE.fullmatch(site_id):
         return site_id
     # Readable part first (accents folded), then a digest of the exact id so that
     # "bed.room" and "bed:room" do not collide.

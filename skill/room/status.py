@@ -6,15 +6,16 @@ import logging
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
+from skill.base.vocabulary import Activity
 from skill.config.settings import Config
 from skill.hermes.messages import Outgoing
 from skill.room.homeassistant import (
     IDLE,
-    Activity,
     SiteState,
     birth_topic,
     command_subscription,
     discovery_messages,
+    removal_messages,
     state_message,
 )
 
@@ -37,6 +38,7 @@ class StatusBoard:
         self._publish = publish
         self._states: dict[str, SiteState] = {}
         self._prefix = config.mqtt.topic_prefix
+        self._cleared = False
 
     @property
     def status_topic(self) -> str:
@@ -96,5 +98,11 @@ class StatusBoard:
                 self._publish(message)
         elif settings.discovery:
             log.info("Home Assistant discovery needs `sites` in config.yaml; none announced")
+        elif sites and not self._cleared:
+            # Discovery was turned off: clear what an earlier run announced (empty retained
+            # configs), once; Home Assistant then removes those entities.
+            for message in removal_messages(settings, sites=sites):
+                self._publish(message)
+            self._cleared = True
         for site_id in sorted({*sites, *self._states}):
             self._publish(state_message(self._prefix, site_id, self.state(site_id)))

@@ -10,11 +10,13 @@ from typing import Any
 import yaml
 
 from skill.base.errors import DataFileError
+from skill.base.vocabulary import CueStyle
+from skill.language import keys
 
 SHIPPED = "skill/routines/routines.yaml"
-OFFERS = ("water", "warmth", "snack", "clean_up")
+OFFERS = keys.OFFERS
 """Things a routine can offer; each is said with `routine.<offer>`."""
-CHECKINS = ("feeling", "need")
+CHECKINS = keys.CHECKIN_QUESTIONS
 """Questions that listen; each is asked with `checkin.<what>`."""
 STEP_KINDS = (
     "say",
@@ -53,7 +55,7 @@ class BreatheStep:
     """Pattern name."""
     minutes: float
     """Length in minutes."""
-    style: str | None = None
+    style: CueStyle | None = None
     """Cue style for this stretch (None: the site's preference or config)."""
 
 
@@ -136,11 +138,11 @@ class Routine:
             if isinstance(step, SayStep | CloseStep):
                 found.add(step.key)
             elif isinstance(step, OfferStep):
-                found.add(f"routine.{step.offer}")
+                found.add(keys.offer(step.offer))
             elif isinstance(step, CheckinStep):
-                found.add(f"checkin.{step.question}")
+                found.add(keys.checkin(step.question))
             elif isinstance(step, JournalStep):
-                found |= {"routine.journal_intro", "journal.prompt"}
+                found |= {keys.ROUTINE_JOURNAL_INTRO, keys.JOURNAL_PROMPT}
         return frozenset(found)
 
     def planned_seconds(self) -> float:
@@ -242,9 +244,9 @@ def _breathe(source: str, key: str, value: Mapping[str, Any], patterns: Collecti
         )
     if not isinstance(minutes, int | float) or not 0.25 <= minutes <= 30:
         raise _fail(source, f"{key}.breathe.minutes", "expected 0.25 to 30 minutes")
-    if style is not None and style not in ("voice", "chime", "both", "fewer-words"):
+    if style is not None and style not in tuple(CueStyle):
         raise _fail(source, f"{key}.breathe.style", "expected voice, chime, both or fewer-words")
-    return BreatheStep(str(pattern), float(minutes), style)
+    return BreatheStep(str(pattern), float(minutes), None if style is None else CueStyle(style))
 
 
 def routine_names(extra: Mapping[str, Any] | None = None) -> tuple[str, ...]:

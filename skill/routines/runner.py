@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from skill.base.clock import Clock
+from skill.base.vocabulary import CueStyle, Intent
+from skill.breathing.runner import BreathingControl, BreathingRunner
 from skill.hermes.dialogue import Answer
 from skill.language import keys
+from skill.language.responses import ResponseBook
+from skill.room.room import Room
 from skill.routines.model import (
     BreatheStep,
     CheckinStep,
@@ -23,25 +27,24 @@ from skill.routines.model import (
     SilenceStep,
     Step,
 )
+from skill.voice.output import Output
 
 log = logging.getLogger(__name__)
 
 SLOW_FACTOR = 1.5
 """Silences grow by this much once someone has said they are not okay."""
-QUIET_CLOSE = "routine.quiet_close"
-QUIET_PREFIX = "routine.quiet_"
 CHECKIN_ANSWERS = (
-    "AftercareFeeling",
-    "AftercareNeed",
-    "AftercareQuiet",
-    "AftercareNotNow",
-    "AftercareSkip",
-    "AftercareAffirm",
-    "AftercareMusicOff",
-    "AftercareResume",
-    "AftercareHelp",
-    "AftercareCaution",
-    "AftercareStop",
+    Intent.FEELING,
+    Intent.NEED,
+    Intent.QUIET,
+    Intent.NOT_NOW,
+    Intent.SKIP,
+    Intent.AFFIRM,
+    Intent.MUSIC_OFF,
+    Intent.RESUME,
+    Intent.HELP,
+    Intent.CAUTION,
+    Intent.STOP,
 )
 """What a check-in listens for (stop, help and the traffic-light words always work)."""
 LEFT_OUT_WHEN_HEAVY = frozenset({keys.ROUTINE_KIND_WORDS, keys.AFFIRM, keys.ROUTINE_FOLLOWUP_OFFER})
@@ -170,7 +173,7 @@ class RoutineControl:
 
 @dataclass(frozen=True)
 class RoutineTools:
-    """What a running routine may do (given by the activities layer)."""
+    """What a running routine may do (given by RoutineRunner)."""
 
     say_key: Callable[[str], Awaitable[None]]
     """Speak a response key (one variant) and wait until it has played."""
@@ -259,8 +262,8 @@ async def _step(step: Step, control: RoutineControl, tools: RoutineTools) -> Non
         tools.lights(step.action)
     elif isinstance(step, CloseStep):
         if not control.silenced:
-            await tools.say_key(QUIET_CLOSE if control.quiet else step.key)
-    elif isinstance(step, SayStep) and step.key.startswith(QUIET_PREFIX) and not control.silenced:
+            await tools.say_key(keys.ROUTINE_QUIET_CLOSE if control.quiet else step.key)
+    elif isinstance(step, SayStep) and keys.is_quiet_line(step.key) and not control.silenced:
         await tools.say_key(step.key)  # the soft lines meant for quiet mode
     elif not control.quiet:
         await _words(step, control, tools)
@@ -271,15 +274,15 @@ async def _words(step: Step, control: RoutineControl, tools: RoutineTools) -> No
     if isinstance(step, SayStep):
         await tools.say_key(step.key)
     elif isinstance(step, OfferStep):
-        await tools.say_key(f"routine.{step.offer}")
+        await tools.say_key(keys.offer(step.offer))
     elif isinstance(step, CheckinStep) and step.question not in control.asked:
         control.asked.add(step.question)
         answer = await tools.ask(step.question)
         if answer is not None:
             await tools.answer(answer, control)
     elif isinstance(step, JournalStep) and not control.slow:
-        await tools.say_key("routine.journal_intro")
-        await tools.say_key("journal.prompt")
+        await tools.say_key(keys.ROUTINE_JOURNAL_INTRO)
+        await tools.say_key(keys.JOURNAL_PROMPT)
         await _silence(step.seconds, control, tools)
 
 
@@ -294,3 +297,100 @@ async def _silence(seconds: float, control: RoutineControl, tools: RoutineTools)
             continue
         if not await clock.sleep_until(deadline, control.wake):
             return
+
+
+@dataclass(frozen=True)
+class SiteHooks:
+    """How a running routine reaches back into the skill for its site."""
+
+    answer: Callable[[Answer, RoutineControl], Awaitable[None]]
+    """Reply to a check-in answer."""
+    breathing: Callable[[BreathingControl | None], None]
+    """A breathing stretch started (its controls) or ended (None)."""
+
+
+class RoutineRunner:
+    """Runs routines on any site: their words, breathing stretches, check-ins, music, lights."""
+
+    def __init__(
+        self,
+        *,
+        routines: Mapping[str, Routine],
+        responses: ResponseBook,
+        breathing: BreathingRunner,
+        ask: Callable[[str, str], Awaitable[Answer | None]],
+        output: Output,
+        room: Room,
+        clock: Clock,
+        playlist: str,
+    ) -> None:
+        self.routines = routines
+        """Every routine people may ask for (shipped, and added in config.yaml), by name."""
+        self._responses = responses
+        self._breathing = breathing
+        self._ask = ask
+        self._output = output
+        self._room = room
+        self._clock = clock
+        self._playlist = playlist
+
+    async def run(
+        self,
+        site_id: str,
+        name: str,
+        control: RoutineControl,
+        hooks: SiteHooks,
+        *,
+        playlist: str | None = None,
+    ) -> None:
+        """Run a routine step after step; silence is a step of its own."""
+        routine = self.routines.get(name) or self.routines["short"]
+        music_list = playlist or self._playlist
+
+        async def say_key(key: str) -> None:
+            await self._output.say(site_id, self._responses.pick(key))
+
+        async def say_text(text: str) -> None:
+            await self._output.say(site_id, text)
+
+        async def breathe(step: BreatheStep, routine_control: RoutineControl) -> None:
+            breathing = self._breathing.plan(
+                step.pattern,
+                minutes=step.minutes,
+                rounds=None,
+                style=CueStyle.CHIME if routine_control.quiet else step.style,
+                close=keys.BREATHING_STEP_CLOSE,  # the routine has its own goodbye
+            )
+            breathing.quiet = routine_control.quiet
+            hooks.breathing(breathing)
+            try:
+                await self._breathing.run(site_id, breathing, ())
+            finally:
+                hooks.breathing(None)
+
+        async def ask(question: str) -> Answer | None:
+            return await self._ask(site_id, keys.checkin(question))
+
+        def music(action: str) -> None:
+            if action == "play":
+                self._room.play(site_id, music_list)
+            else:
+                self._room.stop_music(site_id)
+
+        def lights(action: str) -> None:
+            if action == "scene":
+                self._room.scene(site_id)
+            else:
+                self._room.restore(site_id)
+
+        tools = RoutineTools(
+            say_key=say_key,
+            say_text=say_text,
+            breathe=breathe,
+            ask=ask,
+            answer=hooks.answer,
+            music=music,
+            lights=lights,
+            clock=self._clock,
+        )
+        await run_routine(routine, control, tools)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
+from rhasspyhermes.intent import Intent as HermesIntent
 from rhasspyhermes.nlu import NluIntent
 
 from skill.base.text import normalize
+from skill.base.vocabulary import CueStyle, Intent
 from skill.care.replies import (
-    CareReply,
     feeling_reply,
     help_reply,
     most_serious,
@@ -18,59 +20,29 @@ from skill.care.replies import (
     quiet_reply,
 )
 from skill.care.store import Preferences
-from skill.config.settings import CUE_STYLES, Config
+from skill.config.settings import Config
 from skill.hermes.messages import slot, slot_values
 from skill.language import keys
-
-START = "AftercareStart"
-BREATHE = "AftercareBreathe"
-COOLDOWN = "AftercareCooldown"
-STOP = "AftercareStop"
-SLOWER = "AftercareSlower"
-FASTER = "AftercareFaster"
-PAUSE = "AftercarePause"
-RESUME = "AftercareResume"
-MORE = "AftercareMore"
-FEELING = "AftercareFeeling"
-NEED = "AftercareNeed"
-QUIET = "AftercareQuiet"
-AFFIRM = "AftercareAffirm"
-NOT_NOW = "AftercareNotNow"
-PREFER = "AftercarePrefer"
-RECALL = "AftercareRecall"
-FORGET = "AftercareForget"
-FOLLOW_UP = "AftercareFollowUp"
-CANCEL_FOLLOW_UP = "AftercareCancelFollowUp"
-HELP = "AftercareHelp"
-SKIP = "AftercareSkip"
-MUSIC_OFF = "AftercareMusicOff"
-CAUTION = "AftercareCaution"
-
-INTENTS: tuple[str, ...] = (
-    START,
-    BREATHE,
-    COOLDOWN,
-    STOP,
-    SLOWER,
-    FASTER,
-    PAUSE,
-    RESUME,
-    MORE,
-    FEELING,
-    NEED,
-    QUIET,
-    AFFIRM,
-    NOT_NOW,
-    PREFER,
-    RECALL,
-    FORGET,
-    FOLLOW_UP,
-    CANCEL_FOLLOW_UP,
-    HELP,
-    SKIP,
-    MUSIC_OFF,
-    CAUTION,
+from skill.language.responses import Say
+from skill.site.actions import (
+    Action,
+    CancelFollowUp,
+    Care,
+    Caution,
+    Control,
+    Forget,
+    MusicOff,
+    Prefer,
+    Recall,
+    ScheduleFollowUp,
+    Skip,
+    StartBreathing,
+    StartCooldown,
+    StartRoutine,
+    StopAll,
 )
+
+INTENTS: tuple[Intent, ...] = tuple(Intent)
 """Every intent the skill subscribes to."""
 ROUTINES = ("short", "long", "quiet")
 """The shipped routines (config.yaml may add more; see skill.routines.routine_names)."""
@@ -110,145 +82,6 @@ class SiteContext:
     """A routine is offering something right now (water, warmth, breaths, music)."""
 
 
-@dataclass(frozen=True)
-class Say:
-    """Speak a line from responses/."""
-
-    key: str
-    """Response key."""
-    values: tuple[tuple[str, object], ...] = ()
-    """Placeholder values."""
-
-
-@dataclass(frozen=True)
-class StartRoutine:
-    """Replace the site's activity with an aftercare routine."""
-
-    name: str
-    """Routine name (short, long, quiet...)."""
-    quiet: bool = False
-    """Start without words (the site prefers quiet)."""
-    playlist: str | None = None
-    """Playlist for the routine's music (None: the config's)."""
-
-
-@dataclass(frozen=True)
-class StartBreathing:
-    """Replace the site's activity with a guided breathing session."""
-
-    pattern: str
-    """Pattern name."""
-    minutes: float | None
-    """Length in minutes, or None when rounds are given."""
-    rounds: int | None
-    """Number of breaths, or None."""
-    notices: tuple[Say, ...] = ()
-    """Lines to say first (e.g. that a request was brought into range)."""
-    style: str | None = None
-    """Cue style asked for this session (voice, chime, both, fewer-words), or None."""
-
-
-@dataclass(frozen=True)
-class StartCooldown:
-    """Start the cool-down music on the site's player."""
-
-    playlist: str
-    """Playlist to start."""
-
-
-@dataclass(frozen=True)
-class StopAll:
-    """Stop everything on the site at once."""
-
-
-@dataclass(frozen=True)
-class Control:
-    """Change a running breathing session."""
-
-    action: str
-    """slower, faster, pause, resume or more."""
-    minutes: int = 1
-    """Minutes to add (for `more`)."""
-    notices: tuple[Say, ...] = field(default=())
-    """Lines to say first."""
-
-
-@dataclass(frozen=True)
-class Skip:
-    """Decline what is on offer: the routine's current step ends and the routine goes on."""
-
-    said: str = "skip"
-    """`skip` ("skip", "no thanks") or `not_now` ("not now", "maybe later")."""
-
-
-@dataclass(frozen=True)
-class MusicOff:
-    """Only the music fades out (and a routine plays none later); everything else goes on."""
-
-
-@dataclass(frozen=True)
-class Caution:
-    """A caution word: speech and cues pause at once, the music dips, one listening question."""
-
-
-@dataclass(frozen=True)
-class Care:
-    """Answer a feeling or a need (outside a check-in)."""
-
-    reply: CareReply
-    """What to say and what changes."""
-
-
-@dataclass(frozen=True)
-class Prefer:
-    """Remember a preference for this site."""
-
-    changes: tuple[tuple[str, object], ...]
-    """Field and value pairs for the store."""
-
-
-@dataclass(frozen=True)
-class Recall:
-    """Say what is remembered about this site."""
-
-
-@dataclass(frozen=True)
-class Forget:
-    """Erase what is remembered about this site."""
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    """Schedule a gentle check-in later on this site."""
-
-    when: str
-    """`morning` or `tonight`."""
-
-
-@dataclass(frozen=True)
-class CancelFollowUp:
-    """Cancel the site's scheduled check-in."""
-
-
-Action = (
-    Say
-    | StartRoutine
-    | StartBreathing
-    | StartCooldown
-    | StopAll
-    | Control
-    | Skip
-    | MusicOff
-    | Caution
-    | Care
-    | Prefer
-    | Recall
-    | Forget
-    | FollowUp
-    | CancelFollowUp
-)
-
-
 def _whole(value: str | int | float | None) -> int | None:
     if isinstance(value, str):
         try:
@@ -285,25 +118,25 @@ def decide(
     prefs = prefs or Preferences()
     name = intent.intent.intent_name
     simple: dict[str, Action] = {
-        STOP: StopAll(),
-        RECALL: Recall(),
-        FORGET: Forget(),
-        CANCEL_FOLLOW_UP: CancelFollowUp(),
-        QUIET: Care(quiet_reply()),
-        AFFIRM: Say("affirm"),
-        SLOWER: Control("slower"),
-        FASTER: Control("faster"),
-        PAUSE: Control("pause"),
-        RESUME: Control("resume"),
-        HELP: Care(help_reply()),
-        SKIP: Skip(),
-        NOT_NOW: Skip("not_now"),
-        MUSIC_OFF: MusicOff(),
-        CAUTION: Caution(),
+        Intent.STOP: StopAll(),
+        Intent.RECALL: Recall(),
+        Intent.FORGET: Forget(),
+        Intent.CANCEL_FOLLOW_UP: CancelFollowUp(),
+        Intent.QUIET: Care(quiet_reply()),
+        Intent.AFFIRM: Say(keys.AFFIRM),
+        Intent.SLOWER: Control("slower"),
+        Intent.FASTER: Control("faster"),
+        Intent.PAUSE: Control("pause"),
+        Intent.RESUME: Control("resume"),
+        Intent.HELP: Care(help_reply()),
+        Intent.SKIP: Skip(),
+        Intent.NOT_NOW: Skip("not_now"),
+        Intent.MUSIC_OFF: MusicOff(),
+        Intent.CAUTION: Caution(),
     }
     if name in simple:
         return [simple[name]]
-    if name == START:
+    if name == Intent.START:
         routine = slot(intent, "routine")
         chosen = routine if isinstance(routine, str) and routine in routines else None
         preferred = prefs.routine if prefs.routine in routines else None
@@ -317,30 +150,29 @@ def decide(
                 playlist=prefs.playlist,
             )
         ]
-    if name == BREATHE:
+    if name == Intent.BREATHE:
         return [_breathe(intent, config, patterns, prefs)]
-    if name == COOLDOWN:
-        return [
-            StartCooldown(
-                _playlist(slot(intent, "playlist"), config)
-                or prefs.playlist
-                or config.cooldown.playlist
-            )
-        ]
-    if name == MORE:
+    if name == Intent.COOLDOWN:
+        named = _playlist(slot(intent, "playlist"), config)
+        if named == config.cooldown.playlist and prefs.playlist:
+            # "Play cool-down" names the feature as often as the default playlist (it is
+            # called "Cool down"): a saved favourite is the site's cool-down music.
+            named = None
+        return [StartCooldown(named or prefs.playlist or config.cooldown.playlist)]
+    if name == Intent.MORE:
         return [_more(intent)]
-    if name == FEELING:
+    if name == Intent.FEELING:
         # "fine but sore": the most serious feeling said decides the reply.
         return [Care(feeling_reply(most_serious(slot_values(intent, "feeling"))))]
-    if name == NEED:
+    if name == Intent.NEED:
         need = slot(intent, "need")
         reply = need_reply(need) if isinstance(need, str) else None
         return [Care(reply)] if reply else []
-    if name == PREFER:
+    if name == Intent.PREFER:
         return [Prefer(_preferences(intent, config, patterns, routines))]
-    if name == FOLLOW_UP:
+    if name == Intent.FOLLOW_UP:
         when = slot(intent, "when")
-        return [FollowUp(when if when in ("morning", "tonight") else "morning")]
+        return [ScheduleFollowUp(when if when in ("morning", "tonight") else "morning")]
     return []
 
 
@@ -368,7 +200,7 @@ def in_context(intent: NluIntent, context: SiteContext) -> list[Action] | None:
     if not said:
         return None
     name = intent.intent.intent_name
-    if said in CONTINUE_WORDS and name in (RESUME, MORE):
+    if said in CONTINUE_WORDS and name in (Intent.RESUME, Intent.MORE):
         if context.paused:
             return [Control("resume")]
         if context.breathing_left is not None and context.breathing_left <= NEAR_END:
@@ -376,7 +208,7 @@ def in_context(intent: NluIntent, context: SiteContext) -> list[Action] | None:
         return []
     if set(said.split()) <= AGREE_WORDS | FILLERS:
         return []
-    if said in DECLINE_WORDS and name in (NOT_NOW, SKIP):
+    if said in DECLINE_WORDS and name in (Intent.NOT_NOW, Intent.SKIP):
         return [Skip("not_now")] if context.offering else []
     return None
 
@@ -401,7 +233,7 @@ def _preferences(
     if isinstance(pattern, str) and pattern in patterns:
         changes.append(("pattern", pattern))
     style = slot(intent, "style")
-    if style in CUE_STYLES:
+    if style in tuple(CueStyle):
         changes.append(("style", style))
     quiet = slot(intent, "quiet")
     if quiet in ("on", "off"):
@@ -442,8 +274,13 @@ def _breathe(
         minutes=length,
         rounds=rounds,
         notices=tuple(notices),
-        style=style if isinstance(style, str) and style in CUE_STYLES else prefs.style,
+        style=_style(style) or _style(prefs.style),
     )
+
+
+def _style(value: object) -> CueStyle | None:
+    """A cue style said or stored, or None when it is none of them."""
+    return CueStyle(value) if isinstance(value, str) and value in tuple(CueStyle) else None
 
 
 def _more(intent: NluIntent) -> Control:
@@ -457,14 +294,26 @@ def _more(intent: NluIntent) -> Control:
     return Control("more", minutes, (Say(key, (("minutes", minutes),)),))
 
 
-def from_button(command: str, config: Config) -> list[Action]:
-    """What a Home Assistant button does: the same as saying it, with the defaults."""
-    if command == "stop":
-        return [StopAll()]
-    if command == "start_aftercare":
-        return [StartRoutine("short")]
-    if command == "start_breathing":
-        return [StartBreathing(config.breathing.pattern, config.breathing.minutes, None)]
-    if command == "cooldown":
-        return [StartCooldown(config.cooldown.playlist)]
-    return []
+BUTTONS: Mapping[str, Intent] = MappingProxyType(
+    {
+        "stop": Intent.STOP,
+        "start_aftercare": Intent.START,
+        "start_breathing": Intent.BREATHE,
+        "cooldown": Intent.COOLDOWN,
+    }
+)
+"""Each Home Assistant button and the request it stands for."""
+
+
+def button_intent(command: str, site_id: str) -> NluIntent | None:
+    """A button press as the request it stands for ("start aftercare" said with no more
+    words), so it is decided exactly like the spoken one, saved preferences included;
+    None for a command no button sends."""
+    name = BUTTONS.get(command)
+    if name is None:
+        return None
+    return NluIntent(
+        input=command,
+        intent=HermesIntent(intent_name=name, confidence_score=1.0),
+        site_id=site_id,
+    )

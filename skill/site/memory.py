@@ -5,11 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, time, tzinfo
+from typing import assert_never
 
 from skill.care.followup import next_due
-from skill.care.store import Preferences, Store
+from skill.care.store import Preferences
+from skill.care.worker import StoreThread
 from skill.language import keys
-from skill.site.handlers import Action, CancelFollowUp, FollowUp, Forget, Prefer, Recall, Say
+from skill.language.responses import Say
+from skill.site.actions import (
+    CancelFollowUp,
+    Forget,
+    MemoryAction,
+    Prefer,
+    Recall,
+    ScheduleFollowUp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,72 +32,84 @@ def utc_now() -> datetime:
 
 
 class Memory:
-    """Preferences and follow-ups per site, backed by the private store (or by nothing)."""
+    """Preferences and follow-ups per site, backed by the private store (or by nothing).
+
+    Preferences are read on every intent, so they are kept in memory (loaded once, and
+    updated with every change); every store call runs on the store's own thread.
+    """
 
     def __init__(
         self,
-        store: Store | None,
+        store: StoreThread | None,
         *,
         tz: tzinfo,
         morning: time,
-        evening: time,
+        tonight: time,
         now: Now = utc_now,
     ) -> None:
         self._store = store
         self._tz = tz
         self._morning = morning
-        self._evening = evening
+        self._tonight = tonight
         self._now = now
+        self._preferences: dict[str, Preferences] = {}
         self.on_schedule: Callable[[], None] | None = None
         """Told whenever follow-ups were added or cancelled."""
 
-    @property
-    def store(self) -> Store | None:
-        """The store, when storage is on."""
-        return self._store
+    async def load(self) -> None:
+        """Read every site's preferences from the store (once, at startup)."""
+        if self._store is not None:
+            self._preferences = await self._store.all_preferences()
 
     def preferences(self, site_id: str) -> Preferences:
-        """The site's preferences (empty without a store)."""
-        return self._store.preferences(site_id) if self._store else Preferences()
+        """The site's preferences (empty without a store, or when none were saved)."""
+        return self._preferences.get(site_id) or Preferences()
 
-    def act(self, site_id: str, action: Action) -> list[Say]:
+    async def act(self, site_id: str, action: MemoryAction) -> list[Say]:
         """Carry out a memory action; the lines to say."""
         if self._store is None:
             return [Say(keys.ERROR_GENERIC)]
-        if isinstance(action, Prefer):
-            return self._prefer(site_id, action)
-        if isinstance(action, Recall):
-            return self.recall(site_id)
-        if isinstance(action, Forget):
-            self._store.forget_site(site_id)
-            log.info("Forgot everything stored for site %s", site_id)
-            self._scheduled()
-            return [Say(keys.FORGET_DONE)]
-        if isinstance(action, FollowUp):
-            now = self._now()
-            due = next_due(
-                action.when,
-                now.astimezone(self._tz),
-                tz=self._tz,
-                morning=self._morning,
-                evening=self._evening,
-            )
-            self._store.add_follow_up(site_id, action.when, due, now=now)
-            log.info("Follow-up (%s) scheduled on site %s", action.when, site_id)
-            self._scheduled()
-            morning = action.when == "morning"
-            return [Say(keys.FOLLOWUP_MORNING if morning else keys.FOLLOWUP_TONIGHT)]
-        if isinstance(action, CancelFollowUp):
-            cancelled = self._store.cancel_follow_ups(site_id)
-            self._scheduled()
-            return [Say(keys.FOLLOWUP_CANCELLED if cancelled else keys.FOLLOWUP_NONE)]
-        return []
+        match action:
+            case Prefer():
+                return await self._prefer(site_id, action)
+            case Recall():
+                return self.recall(site_id)
+            case Forget():
+                await self._store.forget_site(site_id)
+                self._preferences.pop(site_id, None)
+                log.info("Forgot everything stored for site %s", site_id)
+                self._scheduled()
+                return [Say(keys.FORGET_DONE)]
+            case ScheduleFollowUp():
+                now = self._now()
+                due = next_due(
+                    action.when,
+                    now.astimezone(self._tz),
+                    tz=self._tz,
+                    morning=self._morning,
+                    tonight=self._tonight,
+                )
+                await self._store.add_follow_up(site_id, action.when, due, now=now)
+                log.info("Follow-up (%s) scheduled on site %s", action.when, site_id)
+                self._scheduled()
+                morning = action.when == "morning"
+                return [Say(keys.FOLLOWUP_MORNING if morning else keys.FOLLOWUP_TONIGHT)]
+            case CancelFollowUp():
+                cancelled = await self._store.cancel_follow_ups(site_id)
+                self._scheduled()
+                return [Say(keys.FOLLOWUP_CANCELLED if cancelled else keys.FOLLOWUP_NONE)]
+            case _:
+                assert_never(action)
 
-    def _prefer(self, site_id: str, action: Prefer) -> list[Say]:
+    async def _prefer(self, site_id: str, action: Prefer) -> list[Say]:
         assert self._store is not None
         if not action.changes:
             return [Say(keys.RECALL_NONE)] if self.preferences(site_id).is_empty() else []
-        self._store.update_preferences(site_id, **dict(action.changes))
+        saved = await self._store.update_preferences(site_id, **dict(action.changes))
+        if saved.is_empty():
+            self._preferences.pop(site_id, None)
+        else:
+            self._preferences[site_id] = saved
         log.info("Saved %d preference(s) for site %s", len(action.changes), site_id)
         names = dict(action.changes).get("names")
         if isinstance(names, tuple) and names:

@@ -15,6 +15,9 @@ from numpy.typing import NDArray
 
 from skill.voice.audio import wav_bytes
 
+CHIME_RATE = 22050
+"""Sample rate the chimes are rendered at (the voice's rate: one format on the wire)."""
+
 ChimeKind = Literal["inhale", "exhale", "end", "soft"]
 
 CHIME_KINDS: Final[tuple[str, ...]] = get_args(ChimeKind)

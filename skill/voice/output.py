@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from skill.base.clock import Clock
+from skill.config.settings import MAX_SENTENCE_CHARS
 from skill.hermes.messages import Outgoing, play_bytes, tts_say
 from skill.voice.piper import Clip, ClipCache, split_sentences
 
@@ -65,7 +66,7 @@ class Output:
         self._time_scale = time_scale
         self._listener = listener
         self._waiting: dict[str, asyncio.Future[None]] = {}
-        self.max_chars = 300
+        self.max_chars = MAX_SENTENCE_CHARS
         """Longest sentence rendered as one clip."""
 
     def finished(self, request_id: str) -> None:

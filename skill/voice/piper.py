@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from skill.base.errors import VoiceError
-from skill.config.settings import VoiceSettings
+from skill.config.settings import MAX_SENTENCE_CHARS, VoiceSettings
 from skill.voice.audio import trim_silence, wav_bytes, wav_duration
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ _PHRASE_END = re.compile(r"(?<=[,;:])\s+|\s+(?=[\u2014\u2013-]\s)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
-def split_sentences(text: str, max_chars: int = 300) -> list[str]:
+def split_sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
     """Split a prompt into sentences (one clip each), capping each at max_chars."""
     parts = [p.strip() for p in _SENTENCE_END.split(text.strip()) if p.strip()]
     out: list[str] = []
