@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -118,7 +120,7 @@ def test_stop_frees_the_port_and_start_reuses_it(kind: Kind) -> None:
 
     assert not broker.running
     assert _listening_on(port) == []
-    assert not _accepts(port)
+    assert not _port_open(port)
     assert not [t for t in threading.enumerate() if t.name.startswith("aftercare-amqtt")]
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -235,3 +237,50 @@ def test_free_port_is_bindable() -> None:
     assert 1024 <= port <= 65535
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", port))
+
+
+_ORPHAN_PARENT = """
+import asyncio
+from skill.hermes.broker import EmbeddedBroker
+
+async def main() -> None:
+    async with EmbeddedBroker(prefer="mosquitto") as broker:  # started from a worker thread
+        print(broker.port, flush=True)
+        await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.mosquitto
+def test_mosquitto_ends_when_the_process_that_started_it_is_killed() -> None:
+    """`aftercare demo` killed (or its terminal closed) leaves no broker running on its own."""
+    if find_mosquitto() is None:
+        pytest.fail("mosquitto is not installed (apt-get install mosquitto)", pytrace=False)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_PARENT],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert parent.stdout is not None
+        port = int(parent.stdout.readline())
+        assert _port_open(port), "the broker did not start"
+        parent.kill()  # SIGKILL: nothing of the parent runs any more, no atexit, no finally
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while _port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _port_open(port), "mosquitto outlived the process that started it"
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -34,6 +34,8 @@ _SBIN_CANDIDATES = (Path("/usr/sbin/mosquitto"), Path("/usr/local/sbin/mosquitto
 _STOP_TIMEOUT = 3.0
 _ANONYMOUS_AUTH = "amqtt.plugins.authentication.AnonymousAuthPlugin"
 _POLL_INTERVAL = 0.005
+_WATCH = 'read -r _; kill -TERM "$1" 2>/dev/null'
+"""Waits for the end of its stdin (the skill's end), then stops mosquitto ($1: its pid)."""
 
 # Quiet by design: mosquitto's log goes to a file in the private temp dir and is only
 # shown when it fails to start. No persistence: the demo broker forgets everything.
@@ -109,6 +111,24 @@ class _Mosquitto:
             # mosquitto in order, instead of killing the broker under a running skill.
             start_new_session=True,
         )
+        # When the skill dies without stopping it (killed, its terminal closed), nothing of
+        # the skill runs any more; a watcher ends mosquitto then. It waits on a pipe only
+        # this process holds open, so the pipe's end is the skill's death, however it
+        # comes. (A parent-death signal would not do: mosquitto started as root changes
+        # to its own user, and the kernel clears the signal on that change.)
+        self._watcher = subprocess.Popen(
+            [
+                "sh",
+                "-c",
+                'read -r _; kill -TERM "$1" 2>/dev/null',
+                "aftercare-watch",
+                str(self._proc.pid),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self._port = port
 
     def wait_ready(self, timeout: float) -> None:
@@ -144,6 +164,12 @@ class _Mosquitto:
 
     def stop(self) -> None:
         """Terminate mosquitto (kill it if it ignores SIGTERM) and remove the temp dir."""
+        # The watcher first, while mosquitto's pid is still its own: it must never signal
+        # a pid the system has since given to another process.
+        self._watcher.terminate()
+        self._watcher.wait()
+        if self._watcher.stdin is not None:
+            self._watcher.stdin.close()
         if self._proc.poll() is None:
             self._proc.terminate()
             try:
