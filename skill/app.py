@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -220,7 +221,8 @@ class Runtime:
         """Broker port actually used."""
         self.startup_seconds = 0.0
         """From start to subscribed and `online`."""
-        self._frozen = False
+        self._stack = contextlib.AsyncExitStack()
+        """What _start opened, closed in reverse order, each part even when another fails."""
 
     @property
     def broker_kind(self) -> str:
@@ -242,7 +244,7 @@ class Runtime:
         try:
             await self._start()
         except BaseException:
-            await self._close()
+            await self._stack.aclose()
             raise
         self.startup_seconds = time.perf_counter() - started
         log.info("Aftercare is online (%.0f ms from start)", self.startup_seconds * 1000)
@@ -254,15 +256,18 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close()
+        await self._stack.aclose()
 
     async def _start(self) -> None:
         config = self.config
         loop = asyncio.get_running_loop()
         if config.mqtt.embedded:
-            self._broker = EmbeddedBroker(port=config.mqtt.port or None)
-            await self._broker.__aenter__()
-            self.host, self.port = self._broker.host, self._broker.port
+            broker = self._broker = EmbeddedBroker(port=config.mqtt.port or None)
+            await broker.__aenter__()
+            self._stack.push_async_callback(
+                _quietly, functools.partial(asyncio.to_thread, broker.stop)
+            )
+            self.host, self.port = broker.host, broker.port
         synth = self._synth_override
         if synth is None and config.voice.engine == "piper":
             synth = await loop.run_in_executor(None, load_synthesizer, config)
@@ -270,14 +275,18 @@ class Runtime:
         assets: Assets = await loop.run_in_executor(None, load_assets, config, project_dir())
         if synth is not None:
             folder = config.data_dir / "cache" if self._use_disk_cache else None
-            self._clips = ClipCache(synth, folder)
-            clips = self._clips
+            clips = self._clips = ClipCache(synth, folder)
+            self._stack.callback(clips.close)
             await loop.run_in_executor(None, clips.render_now, WARM_UP_TEXT)
             where = {"where": where_help_is(config.emergency_number)}
             await loop.run_in_executor(
                 None, assets.prerender, clips, config.voice.max_sentence_chars, where
             )
-        self._store = await StoreThread.open(store_path(config))
+        store = self._store = await StoreThread.open(store_path(config))
+        self._stack.push_async_callback(store.close)
+        # The link goes after the skill and the room have closed: their last messages
+        # (the music fading, the state going idle) still need it.
+        self._stack.push_async_callback(self._stop_link)
         memory = Memory(
             self._store,
             tz=local_zone(config.timezone),
@@ -294,13 +303,16 @@ class Runtime:
             listener=self._listener,
         )
         self.room = self.skill.room
+        self._stack.push_async_callback(self.room.close)
+        self._stack.push_async_callback(self.skill.close)
         status = self.skill.status
         await memory.load()
-        self.reminders = Reminders(self._store, self.skill.deliver_followup, utc_now, self.clock)
+        self.reminders = Reminders(store, self.skill.deliver_followup, utc_now, self.clock)
+        self._stack.push_async_callback(self.reminders.close)
         memory.on_schedule = self.reminders.changed
         # Before the link: no message can arrive while the one collection runs.
-        self._frozen = True
         freeze_heap()
+        self._stack.callback(thaw_heap)
         self._link = MqttLink(
             config.mqtt,
             host=self.host,
@@ -330,31 +342,27 @@ class Runtime:
                     self._clips, assets.responses.all_texts(), config.voice.max_sentence_chars
                 )
             )
+            self._stack.push_async_callback(_cancelled, self._warm)
 
     def _publish(self, message: Outgoing) -> None:
         if self._link is not None:
             self._link.publish(message.topic, message.payload, retain=message.retain)
 
-    async def _close(self) -> None:
-        if self._frozen:
-            self._frozen = False
-            thaw_heap()
-        if self.reminders is not None:
-            await self.reminders.close()
-        if self._warm is not None:
-            self._warm.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._warm
-        if self.skill is not None:
-            await self.skill.close()
-        if self.room is not None:
-            await self.room.close()
+    async def _stop_link(self) -> None:
         if self._link is not None:
             await self._link.stop()
-        if self._clips is not None:
-            self._clips.close()
-        if self._store is not None:
-            await self._store.close()
-        if self._broker is not None:
-            with contextlib.suppress(Exception):
-                await self._broker.__aexit__(None, None, None)
+
+
+async def _quietly(close: Callable[[], Awaitable[None]]) -> None:
+    """A close whose failure must not keep the rest from closing (it is logged)."""
+    try:
+        await close()
+    except Exception:
+        log.warning("A part did not close cleanly", exc_info=True)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel a task and wait until it has ended."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
