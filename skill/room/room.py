@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Callable, Coroutine
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skill.base.clock import Clock
+from skill.base.tasks import Tasks
 from skill.config.devices import DeviceSettings, LightLevel
 from skill.config.settings import Config
 from skill.hermes.messages import Outgoing
@@ -77,7 +77,7 @@ class Room:
         self._publish = publish
         self._clock = clock
         self._sites: dict[str, _SiteRoom] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks("a fade")
 
     def _site(self, site_id: str) -> _SiteRoom:
         return self._sites.setdefault(site_id, _SiteRoom())
@@ -260,15 +260,9 @@ class Room:
         self.restore(site_id)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(work)
 
     async def close(self) -> None:
         """Let running fades finish their last message (a restart leaves the music be)."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._tasks.cancel()
+        await self._tasks.settle()

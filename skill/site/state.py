@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from skill.base.tasks import Tasks
 from skill.base.vocabulary import Activity
 from skill.breathing.runner import BreathingControl
 from skill.care.followup import local_zone
@@ -42,7 +43,7 @@ class Site:
     """Controls of the breathing session, while one runs."""
     routine: RoutineControl | None = None
     """Controls of the routine, while one runs."""
-    extras: set[asyncio.Task[None]] = field(default_factory=set)
+    extras: Tasks = field(default_factory=lambda: Tasks("a reply"))
     """Short replies being spoken on this site (stopped by "stop" too)."""
     stopping: set[asyncio.Task[None]] = field(default_factory=set)
     """Activities told to stop that have not ended yet."""
@@ -202,12 +203,7 @@ class SiteState:
         log.info("Stopped everything on site %s", site_id)
 
     def _spawn(self, site_id: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(work)
-        extras = self.site(site_id).extras
-        extras.add(task)
-        task.add_done_callback(extras.discard)
-        task.add_done_callback(_log_failure)
-        return task
+        return self.site(site_id).extras.spawn(work)
 
     async def close(self) -> None:
         """Stop every site (without speaking) and wait until everything has ended."""
@@ -220,8 +216,3 @@ class SiteState:
     def states(self) -> Mapping[str, str]:
         """Activity per known site (for tests and the demo)."""
         return {site_id: self.activity(site_id) for site_id in self._sites}
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("A background step failed", exc_info=task.exception())
