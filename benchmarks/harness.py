@@ -27,15 +27,15 @@ from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from rhasspyhermes.nlu import NluIntent
 
 from skill.app import Runtime, project_dir
 from skill.config.loader import parse_config
 from skill.config.settings import Config
-from skill.hermes.broker import LOOPBACK, find_mosquitto
+from skill.hermes.client import new_client
 from skill.hermes.dialogue import SESSION_ENDED, SESSION_STARTED
+from skill.hermes.mosquitto import LOOPBACK, find_mosquitto
 from skill.language.nlu import Recognizer
 from skill.routines.model import routine_names
 from skill.routines.runner import CHECKIN_ANSWERS
@@ -249,11 +249,7 @@ class Recorder:
         self._order = itertools.count()  # ties in the heap: first come, first answered
         self._player: threading.Thread | None = None
         self._closing = False
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"bench-{uuid.uuid4().hex[:8]}",
-            protocol=paho.MQTTv311,
-        )
+        self._client = new_client("bench")
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message

@@ -111,11 +111,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
 
 def cmd_say(args: argparse.Namespace) -> int:
     """Recognize TEXT and publish the NluIntent as Rhasspy would."""
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
+    from skill.hermes.client import new_client
     from skill.hermes.messages import intent_topic
-    from skill.hermes.mqtt import tls_context
 
     config = _load(args)
     if not valid_site_id(args.site):
@@ -128,11 +125,7 @@ def cmd_say(args: argparse.Namespace) -> int:
     if config.mqtt.embedded:
         print("mqtt.host is `embedded`: pass --config with your broker's host", file=sys.stderr)
         return 2
-    client = paho.Client(CallbackAPIVersion.VERSION2)
-    if config.mqtt.username:
-        client.username_pw_set(config.mqtt.username, config.mqtt.password())
-    if config.mqtt.tls is not None:
-        client.tls_set_context(tls_context(config.mqtt.tls))
+    client = new_client("aftercare-say", settings=config.mqtt)
     try:
         client.connect(config.mqtt.host, config.mqtt.port)
     except OSError as err:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from mqtt_recorder import BrokerAddress, MqttRecorder, RecorderFactory
 
-from skill.hermes.broker import EmbeddedBroker, find_mosquitto
+from skill.hermes.broker import EmbeddedBroker
+from skill.hermes.mosquitto import find_mosquitto
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+
+from skill.hermes.client import new_client
 
 
 class BrokerAddress(Protocol):
@@ -84,11 +84,7 @@ class MqttRecorder:
         self._subscribed = threading.Event()
         self._pending_mid: int | None = None
         self._problem = ""
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"recorder-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-        )
+        self._client = new_client("recorder", client_id=client_id)
         self._client.reconnect_delay_set(1, 2)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

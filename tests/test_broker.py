@@ -17,8 +17,10 @@ import pytest
 from mqtt_recorder import MqttRecorder, RecorderFactory
 
 import skill.hermes.broker
+import skill.hermes.mosquitto
 from skill.base.errors import BrokerError
-from skill.hermes.broker import EmbeddedBroker, find_mosquitto, free_port
+from skill.hermes.broker import EmbeddedBroker
+from skill.hermes.mosquitto import find_mosquitto, free_port
 from skill.voice.audio import wav_bytes
 
 Kind = Literal["mosquitto", "amqtt"]
@@ -220,7 +222,7 @@ def test_find_mosquitto_looks_on_path_then_in_sbin(
     on_path.mkdir()
     sbin.mkdir()
     monkeypatch.setenv("PATH", str(on_path))
-    monkeypatch.setattr(skill.hermes.broker, "_SBIN_CANDIDATES", (sbin / "mosquitto",))
+    monkeypatch.setattr(skill.hermes.mosquitto, "_SBIN_CANDIDATES", (sbin / "mosquitto",))
     assert find_mosquitto() is None
 
     (sbin / "mosquitto").write_text("#!/bin/sh\n")

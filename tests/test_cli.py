@@ -15,7 +15,7 @@ from skill.app import store_path
 from skill.care.store import Store
 from skill.cli import main
 from skill.config.loader import load_config
-from skill.hermes.broker import free_port
+from skill.hermes.mosquitto import free_port
 from skill.voice.piper import bundled_model
 
 SECRET = "correct horse battery staple"

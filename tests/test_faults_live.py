@@ -62,7 +62,8 @@ from mqtt_recorder import MqttRecorder, Received, RecorderFactory
 from skill import app
 from skill.app import Runtime
 from skill.breathing.runner import BreathingControl
-from skill.hermes.broker import EmbeddedBroker, free_port
+from skill.hermes.broker import EmbeddedBroker
+from skill.hermes.mosquitto import free_port
 from skill.hermes.mqtt import MqttLink
 from skill.voice.output import FINISH_MARGIN
 

@@ -36,11 +36,11 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from mqtt_recorder import MqttRecorder, Received
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from skill.base.text import normalize
 from skill.hermes.broker import EmbeddedBroker
+from skill.hermes.client import new_client
 from skill.language.nlu import Recognizer
 from skill.language.responses import ResponseBook
 from skill.routines.model import routine_names
@@ -407,9 +407,7 @@ class FakeTts:
         self._seconds = seconds
         self._due: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"fake-tts-{uuid.uuid4().hex[:8]}"
-        )
+        self._client = new_client("fake-tts")
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message

@@ -17,7 +17,8 @@ from mqtt_recorder import Received, RecorderFactory
 import skill.demo.speaker
 from skill.base.errors import AftercareError, BrokerError
 from skill.demo.speaker import BedsideSpeaker, ClipEvent, has_soundcard
-from skill.hermes.broker import EmbeddedBroker, free_port
+from skill.hermes.broker import EmbeddedBroker
+from skill.hermes.mosquitto import free_port
 from skill.voice.audio import wav_bytes
 
 RATE = 8000

@@ -28,9 +28,9 @@ from typing import IO, Self
 
 import paho.mqtt.client as mqtt
 from mqtt_recorder import MqttRecorder
-from paho.mqtt.enums import CallbackAPIVersion
 
-from skill.hermes.broker import find_mosquitto, free_port
+from skill.hermes.client import new_client
+from skill.hermes.mosquitto import find_mosquitto, free_port
 from skill.site.handlers import INTENTS
 
 HOST = "127.0.0.1"
@@ -419,11 +419,7 @@ class TlsBroker:
 
 def secure_client(broker: TlsBroker, user: str, *, client_id: str | None = None) -> mqtt.Client:
     """A paho client for `user` with the broker's CA (and the client certificate if required)."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id or f"{user}-{secrets.token_hex(4)}",
-        protocol=mqtt.MQTTv311,
-    )
+    client = new_client(user, client_id=client_id)
     configure(client, broker, user)
     return client
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from skill.app import Runtime, project_dir
 from skill.config.settings import Config
 from skill.demo.speaker import BedsideSpeaker, ClipEvent
+from skill.hermes.client import new_client
 from skill.hermes.messages import intent_topic
 from skill.language.nlu import Recognizer
 from skill.routines.model import routine_names
@@ -59,7 +59,7 @@ class Transcript:
 def _device_watch(config: Config, host: str, port: int, transcript: Transcript) -> paho.Client:
     topics = sorted({a.topic for d in config.devices for a in d.actions.values()})
     names = {a.topic: d.name for d in config.devices for a in d.actions.values()}
-    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client = new_client("aftercare-demo-watch")
 
     def on_connect(c: paho.Client, *_: Any) -> None:
         for topic in topics:
@@ -117,7 +117,7 @@ async def _demo(
         )
         speaker.start()
         watch = _device_watch(config, runtime.host, runtime.port, transcript)
-        publisher = paho.Client(CallbackAPIVersion.VERSION2)
+        publisher = new_client("aftercare-demo")
         publisher.connect(runtime.host, runtime.port)
         publisher.loop_start()
         transcript.restart()

@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import threading
-import uuid
 import warnings
 import wave
 from collections.abc import Callable
@@ -27,10 +26,10 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from skill.base.errors import AftercareError, BrokerError
+from skill.hermes.client import new_client
 from skill.voice.audio import wav_duration
 
 with warnings.catch_warnings():
@@ -136,11 +135,7 @@ class BedsideSpeaker:
         self._next_file_number = 1
         self._player: subprocess.Popen[bytes] | None = None
         self._worker: threading.Thread | None = None
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"aftercare-speaker-{site_id}-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-        )
+        self._client = new_client(f"aftercare-speaker-{site_id}")
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

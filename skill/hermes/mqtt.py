@@ -10,7 +10,6 @@ import socket
 import ssl
 import sys
 import threading
-import uuid
 from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -18,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from skill.base.errors import BrokerError
-from skill.config.settings import MqttSettings, TlsSettings
+from skill.config.settings import MqttSettings
+from skill.hermes.client import new_client
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +87,11 @@ class MqttLink:
         self._acked: deque[int] = deque(maxlen=64)
         self.connects = 0
         """How many times the link has come up (1 + reconnects)."""
-        self._client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"aftercare-{uuid.uuid4().hex[:8]}",
-            clean_session=True,
-        )
+        self._client = new_client("aftercare", settings=settings, client_id=client_id)
         self._client.will_set(status_topic, b"offline", qos=1, retain=True)
         self._client.reconnect_delay_set(1, RETRY_MAX_SECONDS)
         self._client.max_queued_messages_set(200)
-        username = settings.username
-        if username:
-            self._client.username_pw_set(username, settings.password())
-        if settings.tls is not None:
-            self._client.tls_set_context(tls_context(settings.tls))
-        elif not _is_loopback(host):
+        if settings.tls is None and not _is_loopback(host):
             log.warning(
                 "Connecting to %s without TLS: traffic on the network can be read; "
                 "set mqtt.tls in config.yaml",
@@ -326,34 +316,6 @@ class MqttLink:
                 self._loop.call_soon_threadsafe(self._on_message, incoming)
         except Exception:  # the boundary: nothing may escape into paho's thread
             log.exception("Unexpected error while receiving a message")
-
-
-class _ClosingSSLSocket(ssl.SSLSocket):
-    """An SSLSocket that closes itself when its handshake fails.
-
-    paho 2.2 drops the socket of a failed handshake without closing it: a ResourceWarning
-    and an open file descriptor per attempt until the garbage collector finds it.
-    """
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise
-
-
-def tls_context(tls: TlsSettings) -> ssl.SSLContext:
-    """Verify the broker's certificate and host name; present a client certificate if set."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if tls.ca_file:
-        context.load_verify_locations(cafile=str(tls.ca_file))
-    else:
-        context.load_default_certs()
-    if tls.cert_file and tls.key_file:
-        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
-    context.sslsocket_class = _ClosingSSLSocket
-    return context
 
 
 def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
