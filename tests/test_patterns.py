@@ -84,12 +84,12 @@ KEY = "breathing.patterns.mine"
         (
             user([IN4, {"phase": "exhale", "secs": 6}]),
             f"{KEY}.phases[1].secs",
-            "unknown key; allowed: phase, seconds",
+            "unknown key; allowed keys: phase, seconds",
         ),
         (
             user([IN4, OUT6], speed=2),
             f"{KEY}.speed",
-            "unknown key; allowed: description, phases, opt_in",
+            "unknown key; allowed keys: description, phases, opt_in",
         ),
         (user([IN4, OUT6], opt_in="yes"), f"{KEY}.opt_in", 'expected true or false, got "yes"'),
         ({"mine": {"description": "no phases"}}, f"{KEY}.phases", "missing"),

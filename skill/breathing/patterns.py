@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import functools
-import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, Final, NoReturn, cast
+from typing import Any, Final, cast
 
 import yaml
 
 from skill.base.errors import ConfigError, DataFileError
+from skill.base.reader import Reader, num, show
 from skill.base.vocabulary import PhaseName
 from skill.language import keys
 
@@ -114,140 +114,99 @@ class Pattern:
 
 # --- Loading patterns ----------------------------------------------------------------------
 
-Fail = Callable[[str, str], NoReturn]
 
-
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = f'"{value}"' if isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _number(raw: object, key: str, low: float, high: float, fail: Fail) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        fail(key, f"expected a number from {_num(low)} to {_num(high)}, got {_show(raw)}")
-    if not low <= raw <= high:
-        fail(key, f"expected a number from {_num(low)} to {_num(high)}, got {_num(raw)}")
-    return float(raw)
-
-
-def _mapping(raw: object, key: str, allowed: Sequence[str], fail: Fail) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        fail(key, f"expected a mapping with keys {', '.join(allowed)}, got {_show(raw)}")
-    for name in raw:
-        if name not in allowed:
-            fail(f"{key}.{name}", f"unknown key; allowed: {', '.join(allowed)}")
-    return cast(Mapping[str, Any], raw)
-
-
-def _phases(raw: object, key: str, paced: bool, fail: Fail) -> tuple[Phase, ...]:
+def _phases(raw: object, key: str, paced: bool, reader: Reader) -> tuple[Phase, ...]:
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_PHASES:
-        fail(
+        reader.fail(
             key,
             f"expected a list of 1 to {MAX_PHASES} phases like"
-            f" {{phase: inhale, seconds: 4}}, got {_show(raw)}",
+            f" {{phase: inhale, seconds: 4}}, got {show(raw)}",
         )
     low, high = PHASE_LIMITS if paced else (10, 300)
     phases: list[Phase] = []
     for i, item in enumerate(raw):
-        entry = _mapping(item, f"{key}[{i}]", ("phase", "seconds"), fail)
+        entry = reader.mapping(item, f"{key}[{i}]", ("phase", "seconds"))
         name = entry.get("phase")
         if name not in PHASE_NAMES:
-            fail(
-                f"{key}[{i}].phase", f"expected one of: {', '.join(PHASE_NAMES)}, got {_show(name)}"
+            reader.fail(
+                f"{key}[{i}].phase", f"expected one of: {', '.join(PHASE_NAMES)}, got {show(name)}"
             )
-        seconds = _number(entry.get("seconds"), f"{key}[{i}].seconds", low, high, fail)
+        seconds = reader.number_value(entry.get("seconds"), f"{key}[{i}].seconds", low, high)
         if name == "hold" and seconds > MAX_HOLD:
-            fail(
+            reader.fail(
                 f"{key}[{i}].seconds",
-                f"a hold may last at most {MAX_HOLD} seconds, got {_num(seconds)}",
+                f"a hold may last at most {MAX_HOLD} seconds, got {num(seconds)}",
             )
         phases.append(Phase(PhaseName(name), seconds))
     names = [p.name for p in phases]
     if paced and not ("inhale" in names and "exhale" in names):
-        fail(key, f"expected at least one inhale and one exhale, got {', '.join(names)}")
+        reader.fail(key, f"expected at least one inhale and one exhale, got {', '.join(names)}")
     if not paced and names != ["rest"]:
-        fail(key, f"an unpaced pattern has exactly one rest phase, got {', '.join(names)}")
+        reader.fail(key, f"an unpaced pattern has exactly one rest phase, got {', '.join(names)}")
     return tuple(phases)
 
 
-def _flag(raw: Mapping[str, Any], key: str, name: str, default: bool, fail: Fail) -> bool:
-    value = raw.get(name, default)
-    if not isinstance(value, bool):
-        fail(f"{key}.{name}", f"expected true or false, got {_show(value)}")
-    return value
-
-
-def _description(raw: Mapping[str, Any], key: str, default: str, fail: Fail) -> str:
-    value = raw.get("description", default)
-    if not isinstance(value, str) or not value.strip() or "\n" in value.strip():
-        fail(f"{key}.description", f"expected one line of text, got {_show(value)}")
-    return value.strip()
-
-
 def _response_key(
-    raw: Mapping[str, Any], key: str, name: str, default: str | None, fail: Fail
+    raw: Mapping[str, Any], key: str, name: str, default: str | None, reader: Reader
 ) -> str:
     value = raw.get(name, default)
     if value not in keys.ALL_KEYS:
-        fail(
+        reader.fail(
             f"{key}.{name}",
-            f"expected a response key listed in skill/language/keys.py, got {_show(value)}",
+            f"expected a response key listed in skill/language/keys.py, got {show(value)}",
         )
     return cast(str, value)
 
 
-def _shipped_pattern(name: str, raw: object, fail: Fail) -> Pattern:
+def _shipped_pattern(name: str, raw: object, reader: Reader) -> Pattern:
     key = f"patterns.{name}"
-    body = _mapping(raw, key, _SHIPPED_KEYS, fail)
+    body = reader.mapping(raw, key, _SHIPPED_KEYS)
     if "phases" not in body or "intro" not in body or "description" not in body:
-        fail(key, "needs description, intro and phases")
-    paced = _flag(body, key, "paced", True, fail)
-    phases = _phases(body["phases"], f"{key}.phases", paced, fail)
+        reader.fail(key, "needs description, intro and phases")
+    paced = reader.flag(body, f"{key}.paced", True)
+    phases = _phases(body["phases"], f"{key}.phases", paced, reader)
     ramp = None
     if body.get("ramp") is not None:
-        ramp_raw = _mapping(body["ramp"], f"{key}.ramp", ("start", "seconds"), fail)
-        start = _phases(ramp_raw.get("start"), f"{key}.ramp.start", paced, fail)
+        ramp_raw = reader.mapping(body["ramp"], f"{key}.ramp", ("start", "seconds"))
+        start = _phases(ramp_raw.get("start"), f"{key}.ramp.start", paced, reader)
         if [p.name for p in start] != [p.name for p in phases]:
-            fail(
+            reader.fail(
                 f"{key}.ramp.start",
                 f"expected the phases of the pattern: {', '.join(p.name for p in phases)}",
             )
-        ramp = Ramp(start, _number(ramp_raw.get("seconds"), f"{key}.ramp.seconds", 10, 600, fail))
-    opt_in = _flag(body, key, "opt_in", False, fail)
+        ramp = Ramp(
+            start, reader.number_value(ramp_raw.get("seconds"), f"{key}.ramp.seconds", 10, 600)
+        )
+    opt_in = reader.flag(body, f"{key}.opt_in", False)
     if any(p.name == "hold" for p in phases) and not opt_in:
-        fail(f"{key}.opt_in", "a pattern with holds must be opt_in: true")
+        reader.fail(f"{key}.opt_in", "a pattern with holds must be opt_in: true")
     max_rounds: int | None = None
     if opt_in:
-        rounds = _number(
-            body.get("max_rounds", DEFAULT_MAX_ROUNDS), f"{key}.max_rounds", 1, 30, fail
+        rounds = reader.number_value(
+            body.get("max_rounds", DEFAULT_MAX_ROUNDS), f"{key}.max_rounds", 1, 30
         )
         if not rounds.is_integer():
-            fail(f"{key}.max_rounds", f"expected a whole number from 1 to 30, got {_num(rounds)}")
+            reader.fail(
+                f"{key}.max_rounds", f"expected a whole number from 1 to 30, got {num(rounds)}"
+            )
         max_rounds = int(rounds)
     voice = body.get("voice_seconds")
     return Pattern(
         name=name,
-        description=_description(body, key, "", fail),
+        description=reader.line(body, f"{key}.description", ""),
         phases=phases,
-        intro=_response_key(body, key, "intro", None, fail),
-        close=_response_key(body, key, "close", keys.BREATHING_CLOSE, fail),
+        intro=_response_key(body, key, "intro", None, reader),
+        close=_response_key(body, key, "close", keys.BREATHING_CLOSE, reader),
         ramp=ramp,
         opt_in=opt_in,
         max_rounds=max_rounds,
         voice_seconds=None
         if voice is None
-        else _number(voice, f"{key}.voice_seconds", 10, 600, fail),
+        else reader.number_value(voice, f"{key}.voice_seconds", 10, 600),
         paced=paced,
-        default=_flag(body, key, "default", False, fail),
-        default_minutes=_number(
-            body.get("default_minutes", 5), f"{key}.default_minutes", 1, 60, fail
+        default=reader.flag(body, f"{key}.default", False),
+        default_minutes=reader.number_value(
+            body.get("default_minutes", 5), f"{key}.default_minutes", 1, 60
         ),
     )
 
@@ -258,8 +217,7 @@ def parse_patterns(text: str, *, source: str = SHIPPED) -> dict[str, Pattern]:
     A mistake raises DataFileError naming the file and the key.
     """
 
-    def fail(key: str, problem: str) -> NoReturn:
-        raise DataFileError(source, key, problem)
+    reader = Reader(source, DataFileError)
 
     try:
         raw = yaml.safe_load(text)
@@ -267,13 +225,15 @@ def parse_patterns(text: str, *, source: str = SHIPPED) -> dict[str, Pattern]:
         raise DataFileError(source, "", f"not valid YAML: {err}") from err
     entries = raw.get("patterns") if isinstance(raw, Mapping) and set(raw) == {"patterns"} else None
     if not isinstance(entries, Mapping) or not entries:
-        fail("patterns", "expected one top-level key, patterns, mapping names to patterns")
+        reader.fail("patterns", "expected one top-level key, patterns, mapping names to patterns")
     patterns = {
-        str(name): _shipped_pattern(str(name), item, fail) for name, item in entries.items()
+        str(name): _shipped_pattern(str(name), item, reader) for name, item in entries.items()
     }
     defaults = [p.name for p in patterns.values() if p.default]
     if len(defaults) != 1:
-        fail("patterns", f"expected exactly one pattern with default: true, got {len(defaults)}")
+        reader.fail(
+            "patterns", f"expected exactly one pattern with default: true, got {len(defaults)}"
+        )
     return {name: replace(p, source=source) for name, p in patterns.items()}
 
 
@@ -290,40 +250,41 @@ def load_user_patterns(raw: object, *, config_path: str) -> dict[str, Pattern]:
     safety settings (ramp, opt-in, round caps) that an override could silently drop.
     """
 
-    def fail(key: str, problem: str) -> NoReturn:
-        raise ConfigError(config_path, key, problem)
+    reader = Reader(config_path)
 
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        fail(
+        reader.fail(
             "breathing.patterns",
-            f"expected a mapping of pattern names to patterns, got {_show(raw)}",
+            f"expected a mapping of pattern names to patterns, got {show(raw)}",
         )
     patterns: dict[str, Pattern] = {}
     for name, body in raw.items():
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-            fail(
+            reader.fail(
                 "breathing.patterns",
                 "pattern names are 1-32 lowercase letters, digits, spaces, - or _"
-                f" (in quotes if only digits), got {_show(name)}",
+                f" (in quotes if only digits), got {show(name)}",
             )
         key = f"breathing.patterns.{name}"
         if name in _shipped():
-            fail(key, f'"{name}" is a built-in pattern; choose another name, e.g. "my {name}"')
-        entry = _mapping(body, key, _USER_KEYS, fail)
+            reader.fail(
+                key, f'"{name}" is a built-in pattern; choose another name, e.g. "my {name}"'
+            )
+        entry = reader.mapping(body, key, _USER_KEYS)
         if "phases" not in entry:
-            fail(
+            reader.fail(
                 f"{key}.phases",
                 "missing; expected a list of phases like {phase: inhale, seconds: 4}",
             )
-        phases = _phases(entry["phases"], f"{key}.phases", True, fail)
-        summary = ", ".join(f"{p.name} {_num(p.seconds)} s" for p in phases)
+        phases = _phases(entry["phases"], f"{key}.phases", True, reader)
+        summary = ", ".join(f"{p.name} {num(p.seconds)} s" for p in phases)
         holds = any(p.name == "hold" for p in phases)
-        opt_in = _flag(entry, key, "opt_in", holds, fail)
+        opt_in = reader.flag(entry, f"{key}.opt_in", holds)
         patterns[name] = Pattern(
             name=name,
-            description=_description(entry, key, f"Your own pattern: {summary}.", fail),
+            description=reader.line(entry, f"{key}.description", f"Your own pattern: {summary}."),
             phases=phases,
             intro=keys.ROUTINE_BREATHE_OFFER,
             opt_in=opt_in,

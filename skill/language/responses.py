@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from skill.base.errors import AftercareError, DataFileError
+from skill.base.reader import Reader
 from skill.language import spoken
 
 _KEY_RE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
@@ -77,40 +78,40 @@ class ResponseBook:
     @classmethod
     def load(cls, path: Path, *, rng: random.Random | None = None) -> ResponseBook:
         """Read and check a responses YAML file; DataFileError names the file and the key."""
-        source = str(path)
+        reader = Reader(str(path), DataFileError)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise DataFileError(source, "", "file not found") from None
+            raise reader.problem("", "file not found") from None
         except (OSError, UnicodeDecodeError) as err:
-            raise DataFileError(source, "", f"cannot read the file: {err}") from err
+            raise reader.problem("", f"cannot read the file: {err}") from err
         try:
             # A SafeLoader subclass: builds only plain data, and also refuses duplicate keys.
             data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
         except _DuplicateKeyError as err:
-            raise DataFileError(
-                source, err.key, f"written twice (again on line {err.line}); keep one"
+            raise reader.problem(
+                err.key, f"written twice (again on line {err.line}); keep one"
             ) from None
         except yaml.YAMLError as err:
-            raise DataFileError(source, "", f"not valid YAML: {_yaml_problem(err)}") from err
-        return cls.from_data(data, source=source, rng=rng)
+            raise reader.problem("", f"not valid YAML: {_yaml_problem(err)}") from err
+        return cls.from_data(data, source=reader.path, rng=rng)
 
     @classmethod
     def from_data(
         cls, data: object, *, source: str = "<memory>", rng: random.Random | None = None
     ) -> ResponseBook:
         """Check already-parsed YAML data (a mapping of key to variant list) and build a book."""
+        reader = Reader(source, DataFileError)
         if data is None:
-            raise DataFileError(source, "", "the file is empty; expected key: [variants] pairs")
+            raise reader.problem("", "the file is empty; expected key: [variants] pairs")
         if not isinstance(data, dict):
-            raise DataFileError(
-                source,
+            raise reader.problem(
                 "",
                 f"expected a mapping of response keys to lists of variants, got {_kind(data)}",
             )
         responses: dict[str, Response] = {}
         for key, value in data.items():
-            response = _parse_response(source, key, value)
+            response = _parse_response(reader, key, value)
             responses[response.key] = response
         return cls(source, responses, rng=rng)
 
@@ -186,17 +187,16 @@ def response_path(responses_dir: Path, language: str) -> Path:
     return path
 
 
-def _parse_response(source: str, key: object, value: object) -> Response:
+def _parse_response(reader: Reader, key: object, value: object) -> Response:
     """Check one ``key: [variants]`` entry of a responses file."""
     if not isinstance(key, str):
-        raise DataFileError(source, repr(key), f"a key must be a string, got {_kind(key)}")
+        raise reader.problem(repr(key), f"a key must be a string, got {_kind(key)}")
     if not _KEY_RE.fullmatch(key):
-        raise DataFileError(source, key, "a key must be dotted lowercase words, e.g. routine.water")
+        raise reader.problem(key, "a key must be dotted lowercase words, e.g. routine.water")
     if value is None or value == []:
-        raise DataFileError(source, key, "has no variants; give a list of at least one line")
+        raise reader.problem(key, "has no variants; give a list of at least one line")
     if not isinstance(value, list):
-        raise DataFileError(
-            source,
+        raise reader.problem(
             key,
             f"expected a list of variants (lines starting with '- '), got {_kind(value)}",
         )
@@ -204,23 +204,21 @@ def _parse_response(source: str, key: object, value: object) -> Response:
     placeholders: frozenset[str] | None = None
     for number, variant in enumerate(value, start=1):
         if not isinstance(variant, str):
-            raise DataFileError(
-                source,
+            raise reader.problem(
                 key,
                 f"variant {number} is {_kind(variant)}, expected a string (put it in quotes)",
             )
         if not variant.strip():
-            raise DataFileError(source, key, f"variant {number} is empty")
+            raise reader.problem(key, f"variant {number} is empty")
         if variant in variants:
-            raise DataFileError(
-                source, key, f"variant {number} repeats variant {variants.index(variant) + 1}"
+            raise reader.problem(
+                key, f"variant {number} repeats variant {variants.index(variant) + 1}"
             )
-        names = _placeholders(source, key, number, variant)
+        names = _placeholders(reader, key, number, variant)
         if placeholders is None:
             placeholders = names
         elif names != placeholders:
-            raise DataFileError(
-                source,
+            raise reader.problem(
                 key,
                 f"variant {number} uses {_braced(names)} but variant 1 uses "
                 f"{_braced(placeholders)}; every variant of a key needs the same placeholders",
@@ -229,13 +227,13 @@ def _parse_response(source: str, key: object, value: object) -> Response:
     return Response(key, tuple(variants), placeholders or frozenset())
 
 
-def _placeholders(source: str, key: str, number: int, variant: str) -> frozenset[str]:
+def _placeholders(reader: Reader, key: str, number: int, variant: str) -> frozenset[str]:
     """The placeholder names in one variant; only plain ``{name}`` is allowed."""
     syntax = "only plain placeholders like {minutes} are allowed; write {{ or }} for a brace"
     try:
         parsed = list(_FORMATTER.parse(variant))
     except ValueError as err:
-        raise DataFileError(source, key, f"variant {number}: {err}; {syntax}") from None
+        raise reader.problem(key, f"variant {number}: {err}; {syntax}") from None
     names: set[str] = set()
     for _literal, field, spec, conversion in parsed:
         if field is None:
@@ -243,8 +241,8 @@ def _placeholders(source: str, key: str, number: int, variant: str) -> frozenset
         if not field.isidentifier() or spec or conversion:
             raw = "{" + field + (f"!{conversion}" if conversion else "")
             raw += (f":{spec}" if spec else "") + "}"
-            raise DataFileError(
-                source, key, f"variant {number}: unknown placeholder syntax {raw}; {syntax}"
+            raise reader.problem(
+                key, f"variant {number}: unknown placeholder syntax {raw}; {syntax}"
             )
         names.add(field)
     return frozenset(names)

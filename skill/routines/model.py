@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from skill.base.errors import DataFileError
+from skill.base.reader import Reader
 from skill.base.vocabulary import CueStyle
 from skill.language import keys
 
@@ -175,33 +176,30 @@ def load_routines(
         raise DataFileError(source, "", f"not valid YAML: {err}") from err
     if not isinstance(raw, Mapping) or not raw:
         raise DataFileError(source, "", "expected a mapping of routine names to routines")
-    routines = {str(n): _routine(source, str(n), body, patterns) for n, body in raw.items()}
+    shipped, added = Reader(source, DataFileError), Reader(extra_source, DataFileError)
+    routines = {str(n): _routine(shipped, str(n), body, patterns) for n, body in raw.items()}
     for name, body in (extra or {}).items():
-        routines[str(name)] = _routine(extra_source, f"routines.{name}", body, patterns)
+        routines[str(name)] = _routine(added, f"routines.{name}", body, patterns)
     return routines
 
 
-def _routine(source: str, name: str, body: Any, patterns: Collection[str]) -> Routine:
+def _routine(reader: Reader, name: str, body: Any, patterns: Collection[str]) -> Routine:
     if not isinstance(body, Mapping) or not isinstance(body.get("steps"), list):
-        raise DataFileError(source, name, "expected a mapping with `description` and `steps`")
+        reader.fail(name, "expected a mapping with `description` and `steps`")
     description = body.get("description", "")
     if not isinstance(description, str):
-        raise DataFileError(source, f"{name}.description", "expected a text")
+        reader.fail(f"{name}.description", "expected a text")
     steps = tuple(
-        _step(source, f"{name}.steps[{i}]", item, patterns) for i, item in enumerate(body["steps"])
+        _step(reader, f"{name}.steps[{i}]", item, patterns) for i, item in enumerate(body["steps"])
     )
     if not steps:
-        raise DataFileError(source, f"{name}.steps", "a routine needs at least one step")
+        reader.fail(f"{name}.steps", "a routine needs at least one step")
     return Routine(name=name.rsplit(".", 1)[-1], description=description, steps=steps)
 
 
-def _fail(source: str, key: str, problem: str) -> DataFileError:
-    return DataFileError(source, key, problem)
-
-
-def _step(source: str, key: str, item: Any, patterns: Collection[str]) -> Step:
+def _step(reader: Reader, key: str, item: Any, patterns: Collection[str]) -> Step:
     if not isinstance(item, Mapping) or len(item) != 1:
-        raise _fail(source, key, f"expected one of: {', '.join(STEP_KINDS)}")
+        reader.fail(key, f"expected one of: {', '.join(STEP_KINDS)}")
     kind, value = next(iter(item.items()))
     if kind in ("say", "close") and isinstance(value, str) and value:
         return SayStep(value) if kind == "say" else CloseStep(value)
@@ -218,9 +216,8 @@ def _step(source: str, key: str, item: Any, patterns: Collection[str]) -> Step:
     if kind == "journal" and isinstance(value, Mapping) and _seconds(value.get("seconds"), 600):
         return JournalStep(float(value["seconds"]))
     if kind == "breathe" and isinstance(value, Mapping):
-        return _breathe(source, key, value, patterns)
-    raise _fail(
-        source,
+        return _breathe(reader, key, value, patterns)
+    raise reader.problem(
         key,
         "expected `say: <key>`, `silence: <1-3600 s>`, `breathe: {pattern, minutes, style}`, "
         f"`offer: {'|'.join(OFFERS)}`, `checkin: {'|'.join(CHECKINS)}`, `music: play|stop`, "
@@ -232,20 +229,19 @@ def _seconds(value: Any, high: float) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= high
 
 
-def _breathe(source: str, key: str, value: Mapping[str, Any], patterns: Collection[str]) -> Step:
+def _breathe(reader: Reader, key: str, value: Mapping[str, Any], patterns: Collection[str]) -> Step:
     pattern = value.get("pattern")
     minutes = value.get("minutes", 1)
     style = value.get("style")
     if patterns and pattern not in patterns:
-        raise _fail(
-            source,
+        reader.fail(
             f"{key}.breathe.pattern",
             f"unknown pattern; choose one of: {', '.join(patterns)}",
         )
     if not isinstance(minutes, int | float) or not 0.25 <= minutes <= 30:
-        raise _fail(source, f"{key}.breathe.minutes", "expected 0.25 to 30 minutes")
+        reader.fail(f"{key}.breathe.minutes", "expected 0.25 to 30 minutes")
     if style is not None and style not in tuple(CueStyle):
-        raise _fail(source, f"{key}.breathe.style", "expected voice, chime, both or fewer-words")
+        reader.fail(f"{key}.breathe.style", "expected voice, chime, both or fewer-words")
     return BreatheStep(str(pattern), float(minutes), None if style is None else CueStyle(style))
 
 
