@@ -9,6 +9,7 @@ import pytest
 from rhasspyhermes.nlu import NluIntent
 
 from skill.base.text import normalize
+from skill.base.vocabulary import Intent
 from skill.hermes.messages import slot as slot_value
 from skill.language.nlu import Recognizer
 from skill.language.templates import DEFAULT_ROUTINES
@@ -17,29 +18,29 @@ INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
 PLAYLISTS = ("Rain Sounds", "Mum's Lullabies!")
 SAFEWORDS = ("red", "Pineapple")
 
-START = "AftercareStart"
-BREATHE = "AftercareBreathe"
-COOLDOWN = "AftercareCooldown"
-STOP = "AftercareStop"
-SLOWER = "AftercareSlower"
-FASTER = "AftercareFaster"
-PAUSE = "AftercarePause"
-RESUME = "AftercareResume"
-MORE = "AftercareMore"
-FEELING = "AftercareFeeling"
-NEED = "AftercareNeed"
-QUIET = "AftercareQuiet"
-AFFIRM = "AftercareAffirm"
-NOT_NOW = "AftercareNotNow"
-PREFER = "AftercarePrefer"
-RECALL = "AftercareRecall"
-FORGET = "AftercareForget"
-FOLLOW_UP = "AftercareFollowUp"
-CANCEL_FOLLOW_UP = "AftercareCancelFollowUp"
-HELP = "AftercareHelp"
-SKIP = "AftercareSkip"
-MUSIC_OFF = "AftercareMusicOff"
-CAUTION = "AftercareCaution"
+START = Intent.START
+BREATHE = Intent.BREATHE
+COOLDOWN = Intent.COOLDOWN
+STOP = Intent.STOP
+SLOWER = Intent.SLOWER
+FASTER = Intent.FASTER
+PAUSE = Intent.PAUSE
+RESUME = Intent.RESUME
+MORE = Intent.MORE
+FEELING = Intent.FEELING
+NEED = Intent.NEED
+QUIET = Intent.QUIET
+AFFIRM = Intent.AFFIRM
+NOT_NOW = Intent.NOT_NOW
+PREFER = Intent.PREFER
+RECALL = Intent.RECALL
+FORGET = Intent.FORGET
+FOLLOW_UP = Intent.FOLLOW_UP
+CANCEL_FOLLOW_UP = Intent.CANCEL_FOLLOW_UP
+HELP = Intent.HELP
+SKIP = Intent.SKIP
+MUSIC_OFF = Intent.MUSIC_OFF
+CAUTION = Intent.CAUTION
 
 Slots = dict[str, str | int | float]
 

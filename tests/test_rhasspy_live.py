@@ -39,6 +39,7 @@ from mqtt_recorder import MqttRecorder, Received
 from paho.mqtt.reasoncodes import ReasonCode
 
 from skill.base.text import normalize
+from skill.base.vocabulary import Intent
 from skill.hermes.broker import EmbeddedBroker
 from skill.hermes.client import new_client
 from skill.language.nlu import Recognizer
@@ -73,22 +74,22 @@ TTS_SAY = "hermes/tts/say"
 SAY_FINISHED = "hermes/tts/sayFinished"
 STATUS = "aftercare/status"
 
-START = "AftercareStart"
-BREATHE = "AftercareBreathe"
-COOLDOWN = "AftercareCooldown"
-STOP = "AftercareStop"
-SLOWER = "AftercareSlower"
-FASTER = "AftercareFaster"
-PAUSE = "AftercarePause"
-RESUME = "AftercareResume"
-MORE = "AftercareMore"
-FEELING = "AftercareFeeling"
-NEED = "AftercareNeed"
-NOT_NOW = "AftercareNotNow"
-HELP = "AftercareHelp"
-SKIP = "AftercareSkip"
-MUSIC_OFF = "AftercareMusicOff"
-CAUTION = "AftercareCaution"
+START = Intent.START
+BREATHE = Intent.BREATHE
+COOLDOWN = Intent.COOLDOWN
+STOP = Intent.STOP
+SLOWER = Intent.SLOWER
+FASTER = Intent.FASTER
+PAUSE = Intent.PAUSE
+RESUME = Intent.RESUME
+MORE = Intent.MORE
+FEELING = Intent.FEELING
+NEED = Intent.NEED
+NOT_NOW = Intent.NOT_NOW
+HELP = Intent.HELP
+SKIP = Intent.SKIP
+MUSIC_OFF = Intent.MUSIC_OFF
+CAUTION = Intent.CAUTION
 
 Slots = dict[str, object]
 
