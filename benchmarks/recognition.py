@@ -365,7 +365,7 @@ def _guesses(texts: Sequence[str], answers: Sequence[Any]) -> dict[str, Guess]:
 
 def _run(command: list[str], what: str) -> str:
     done = subprocess.run(
-        command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300
+        command, check=False, cwd=ROOT, capture_output=True, text=True, timeout=1200
     )
     if done.returncode != 0:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
