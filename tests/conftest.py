@@ -1,7 +1,7 @@
 """Shared fixtures: real MQTT brokers on loopback and recording MQTT clients.
 
-Test modules import the recorder as `from mqtt_recorder import MqttRecorder` (tests/ has
-no __init__.py, so pytest puts this directory on sys.path).
+Test modules import the live stack from tests/support/, e.g. `from support.mqtt_recorder
+import MqttRecorder` (tests/ has no __init__.py, so pytest puts this directory on sys.path).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from mqtt_recorder import BrokerAddress, MqttRecorder, RecorderFactory
+from support.mqtt_recorder import BrokerAddress, MqttRecorder, RecorderFactory
 
 from skill.hermes.broker import EmbeddedBroker
 from skill.hermes.mosquitto import find_mosquitto

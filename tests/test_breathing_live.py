@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from fakes import (
+from support.fakes import (
     RESPONSES,
     Bedside,
     Clip,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from mqtt_recorder import MqttRecorder, RecorderFactory
+from support.mqtt_recorder import MqttRecorder, RecorderFactory
 
 import skill.hermes.broker
 import skill.hermes.mosquitto

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import PLAYER_TOPIC, SITE, Answer, Bedside, Clip, live_skill
+from support.fakes import PLAYER_TOPIC, SITE, Answer, Bedside, Clip, live_skill
 from test_companion_live import (
     EPSILON,
     ROOM,

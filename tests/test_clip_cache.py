@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import FakeVoice
+from support.fakes import FakeVoice
 
 from skill.voice.piper import ClipCache
 

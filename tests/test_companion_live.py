@@ -34,7 +34,7 @@ from typing import Any, cast
 from unittest import mock
 
 import pytest
-from fakes import (
+from support.fakes import (
     DM_TIMEOUT,
     END_SESSION,
     PLAYER,
@@ -49,7 +49,7 @@ from fakes import (
     FakeDialogueManager,
     live_skill,
 )
-from mqtt_recorder import Received
+from support.mqtt_recorder import Received
 
 from skill.app import project_dir, store_path
 from skill.care.followup import DAY_STARTS

@@ -38,7 +38,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from fakes import (
+from support.fakes import (
     EARLY,
     SITE,
     TOLERANCE,
@@ -57,7 +57,7 @@ from fakes import (
     make_config,
     make_intent,
 )
-from mqtt_recorder import MqttRecorder, Received, RecorderFactory
+from support.mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
 from skill import app
 from skill.app import Runtime

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import cue_text, live_skill
-from mqtt_recorder import MqttRecorder, Received, RecorderFactory
+from support.fakes import cue_text, live_skill
+from support.mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
 from skill.hermes.broker import EmbeddedBroker
 

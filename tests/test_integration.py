@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from fakes import (
+from support.fakes import (
     END_SESSION,
     PLAYER_TOPIC,
     RESPONSES,
@@ -43,7 +43,7 @@ from fakes import (
     make_intent,
     wav_info,
 )
-from mqtt_recorder import MqttRecorder, Received
+from support.mqtt_recorder import MqttRecorder, Received
 
 from skill.app import Runtime
 from skill.hermes.broker import EmbeddedBroker

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import SITE, make_config, make_intent
-from mqtt_recorder import MqttRecorder
 from numpy.typing import NDArray
+from support.fakes import SITE, make_config, make_intent
+from support.mqtt_recorder import MqttRecorder
 
 from skill.app import Runtime
 from skill.base.errors import VoiceError

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from mqtt_recorder import MqttRecorder
+from support.mqtt_recorder import MqttRecorder
 
 from skill.app import Runtime, project_dir
 from skill.config.loader import parse_config

@@ -35,8 +35,8 @@ from typing import IO, Any
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from mqtt_recorder import MqttRecorder, Received
 from paho.mqtt.reasoncodes import ReasonCode
+from support.mqtt_recorder import MqttRecorder, Received
 
 from skill.base.text import normalize
 from skill.base.vocabulary import Intent

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import Bedside, live_skill
-from mqtt_recorder import MqttRecorder, Received, RecorderFactory
+from support.fakes import Bedside, live_skill
+from support.mqtt_recorder import MqttRecorder, Received, RecorderFactory
 
 from skill.base.text import normalize
 from skill.hermes.broker import EmbeddedBroker

@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-from fakes import FakeVoice
+from support.fakes import FakeVoice
 
 from benchmarks import soak
 from skill.hermes.broker import EmbeddedBroker

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import pytest
-from mqtt_recorder import Received, RecorderFactory
+from support.mqtt_recorder import Received, RecorderFactory
 
 import skill.demo.speaker
 from skill.base.errors import AftercareError, BrokerError

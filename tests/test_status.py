@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakes import recognizer
+from support.fakes import recognizer
 
 from skill.base.vocabulary import Activity
 from skill.care.store import Preferences

@@ -1,6 +1,6 @@
 """Issue #7, security: the skill on a Mosquitto with TLS, passwords and an ACL.
 
-The broker (tests/tls_broker.py) has anonymous access off, a TLS listener with a test CA,
+The broker (tests/support/tls_broker.py) has anonymous access off, a TLS listener with a test CA,
 and an ACL that gives the skill's user exactly the topics it needs. The tests' own user
 plays Rhasspy (NLU, dialogue manager, audio server) and Home Assistant with every right.
 
@@ -32,9 +32,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from fakes import FakeVoice, ends, make_config, make_intent, recognizer
-from mqtt_recorder import MqttRecorder, Received
-from tls_broker import (
+from support.fakes import FakeVoice, ends, make_config, make_intent, recognizer
+from support.mqtt_recorder import MqttRecorder, Received
+from support.tls_broker import (
     ADMIN_USER,
     SKILL_USER,
     Pki,

@@ -27,11 +27,11 @@ from types import TracebackType
 from typing import IO, Self
 
 import paho.mqtt.client as mqtt
-from mqtt_recorder import MqttRecorder
 
 from skill.hermes.client import new_client
 from skill.hermes.mosquitto import find_mosquitto, free_port
 from skill.site.handlers import INTENTS
+from support.mqtt_recorder import MqttRecorder
 
 HOST = "127.0.0.1"
 """Where the broker listens (its certificate names this address and localhost)."""

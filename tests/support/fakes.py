@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mqtt_recorder import BrokerAddress, MqttRecorder, Received
 
 from skill.app import Runtime, project_dir
 from skill.breathing.grid import Cue
@@ -49,6 +48,7 @@ from skill.voice.audio import trim_silence, wav_bytes
 from skill.voice.chimes import CHIME_KINDS, CHIME_RATE, chime_wav
 from skill.voice.output import Spoken
 from skill.voice.piper import split_sentences
+from support.mqtt_recorder import BrokerAddress, MqttRecorder, Received
 
 RATE = 16000
 """Sample rate of the fake voice."""
