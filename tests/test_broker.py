@@ -122,7 +122,7 @@ def test_stop_frees_the_port_and_start_reuses_it(kind: Kind) -> None:
 
     assert not broker.running
     assert _listening_on(port) == []
-    assert not _port_open(port)
+    assert not _accepts(port)
     assert not [t for t in threading.enumerate() if t.name.startswith("aftercare-amqtt")]
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -268,21 +268,15 @@ def test_mosquitto_ends_when_the_process_that_started_it_is_killed() -> None:
     try:
         assert parent.stdout is not None
         port = int(parent.stdout.readline())
-        assert _port_open(port), "the broker did not start"
+        assert _accepts(port), "the broker did not start"
         parent.kill()  # SIGKILL: nothing of the parent runs any more, no atexit, no finally
         parent.wait()
         deadline = time.monotonic() + 5
-        while _port_open(port) and time.monotonic() < deadline:
+        while _accepts(port) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _port_open(port), "mosquitto outlived the process that started it"
+        assert not _accepts(port), "mosquitto outlived the process that started it"
     finally:
         parent.kill()
         parent.wait()
         if parent.stdout is not None:
             parent.stdout.close()
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0

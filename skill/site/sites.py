@@ -186,7 +186,7 @@ class Sites(SiteState):
             if state.routine.skip():
                 self.reply(site_id, [Say(keys.NOTNOW_ACK)])
                 return
-        elif state.kind == "breathing" and self.activity(site_id):
+        elif state.kind == Activity.BREATHING and self.activity(site_id):
             self.halt(site_id, music=False)
             self._spawn(site_id, self.say(site_id, Say(keys.NOTNOW_ACK)))
             return
@@ -200,7 +200,7 @@ class Sites(SiteState):
             state.routine.no_music = True
         playing = self._room.music_playing(site_id)
         self._room.stop_music(site_id)
-        if playing and self.activity(site_id) in ("", "cooldown"):
+        if playing and self.activity(site_id) in ("", Activity.COOLDOWN):
             self._status.set(site_id, Activity.IDLE)
         self.reply(site_id, [Say(keys.MUSIC_OFF)])
 

@@ -172,7 +172,7 @@ class SiteState:
                     state.routine = None
                     if not self._room.music_playing(site_id):
                         self._status.set(site_id, Activity.IDLE)
-                    elif kind != "cooldown":
+                    elif kind != Activity.COOLDOWN:
                         self._status.set(site_id, Activity.COOLDOWN)
 
         state.kind = kind
