@@ -41,8 +41,8 @@ from skill.breathing.grid import Cue
 from skill.breathing.runner import STALE_AFTER, BreathingControl
 from skill.language.responses import ResponseBook, response_path
 from skill.voice.audio import wav_duration
+from skill.voice.clips import ClipCache
 from skill.voice.output import SENTENCE_GAP, Spoken
-from skill.voice.piper import ClipCache
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +312,7 @@ class PiperLoad:
 
 def skill_clips(runtime: Runtime) -> ClipCache:
     """The ClipCache (and so the single Piper executor) the running skill speaks through."""
-    clips = runtime._clips  # no public accessor; the load must share the skill's executor
+    clips = runtime.clips  # the load must share the skill's voice thread
     if clips is None:
         raise RuntimeError("the runtime has no Piper voice; set voice.engine: piper")
     return clips
@@ -455,7 +455,7 @@ async def _with_runtime(
     results: list[SessionResult] = []
     async with Runtime(config, time_scale=scale, listener=spoken) as runtime:
         log.info("cue lateness: waiting for the skill's background renders (scale %g)", scale)
-        report.warmup.append(await wait_quiet())
+        report.warmup.append(await wait_quiet(runtime))
         with Recorder(runtime.host, runtime.port, [PLAY_BYTES]) as recorder:
             for minutes, label, load in jobs:
                 log.info("cue lateness: %s, %d min at scale %g", label, minutes, scale)

@@ -91,18 +91,27 @@ async def warm_clip_cache(root: Path) -> float:
     Seconds it took: a few on a warm cache, a few minutes the first time on a machine.
     """
     began = time.monotonic()
-    async with Runtime(bench_config(data_dir(root, "prepare", warm=True))):
-        await wait_quiet()
+    async with Runtime(bench_config(data_dir(root, "prepare", warm=True))) as runtime:
+        await wait_quiet(runtime)
     return time.monotonic() - began
 
 
-async def wait_quiet(limit: float = 300.0, window: float = 0.5, share: float = 0.05) -> float:
-    """Wait until this process uses under `share` of a core (background renders are done).
+async def wait_quiet(
+    runtime: Runtime | None = None,
+    limit: float = 300.0,
+    window: float = 0.5,
+    share: float = 0.05,
+) -> float:
+    """Wait until the runtime's voice has rendered every fixed prompt (if given), then until
+    this process uses under `share` of a core (nothing else is rendering).
 
-    The skill renders every fixed prompt in the background after it goes online; measuring
-    "idle" before that has finished would measure Piper instead. Returns the seconds waited.
+    The skill loads its voice and renders every fixed prompt in the background after it
+    goes online; measuring "idle" before that has finished would measure Piper instead.
+    Returns the seconds waited.
     """
     began = time.monotonic()
+    if runtime is not None:
+        await asyncio.wait_for(runtime.voice_ready(), limit)
     while True:
         used = time.process_time()
         await asyncio.sleep(window)

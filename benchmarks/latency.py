@@ -349,7 +349,7 @@ async def probe_memory(runs: int = PROBE_RUNS) -> dict[str, float]:
         voice = FreshVoice(await asyncio.to_thread(PiperSynthesizer, config.voice))
         spoken = SpokenLog()
         async with Runtime(config, listener=spoken, synthesizer=voice) as runtime:
-            await wait_quiet()
+            await wait_quiet(runtime)
             with Recorder(runtime.host, runtime.port, [PLAY_BYTES], answer=True) as recorder:
                 for sentence in (BREATHE, ROUTINE):
                     for _ in range(runs):
@@ -411,12 +411,12 @@ async def run(settings: Settings = Settings()) -> Report:
                 voice = FreshVoice(await asyncio.to_thread(PiperSynthesizer, config.voice))
                 runtime = started(config, "warm", report, synthesizer=voice, since=since)
                 async with runtime as (rt, rec, spoken):
-                    await wait_quiet()
+                    await wait_quiet(rt)
                     await _first_audio_rows(rt, rec, spoken, intents, report, settings, voice)
             elif index == 1:
                 runtime = started(config, "warm", report, time_scale=STOP_SCALE)
                 async with runtime as (rt, rec, spoken):
-                    await wait_quiet()
+                    await wait_quiet(rt)
                     log.info("latency: stop during breathing")
                     await measure_stops(rt, rec, spoken, intents, report, settings.stops)
             else:

@@ -201,7 +201,7 @@ async def run_load(root: Path, spec: Run, name: str) -> LoadResult:
         skill = runtime.skill
         assert skill is not None
         log.info("load: waiting for the skill's background renders")
-        result.warmup = await wait_quiet()
+        result.warmup = await wait_quiet(runtime)
         with Recorder(runtime.host, runtime.port, [PLAY_BYTES_ALL]) as recorder:
             spoken.clear()
             result.cpu.start()

@@ -612,11 +612,11 @@ def leftovers(runtime: Runtime) -> dict[str, int]:
     if skill is None:
         return {}
     sites = skill.sites._sites.values()  # no public view of these; a soak has to look
-    clips = runtime._clips
+    clips = runtime.clips
     return {
         "replies of stopped sites (Site.extras)": sum(len(s.extras) for s in sites),
         "activities being stopped (Site.stopping)": sum(len(s.stopping) for s in sites),
-        "clips waiting for playFinished (Output._waiting)": len(skill._output._waiting),
+        "clips waiting for playFinished (Output._waiting)": len(skill.output._waiting),
         "check-ins waiting for an answer (Dialogues._pending)": len(skill._dialogues._pending),
         "room tasks (Room._tasks)": len(skill.room._tasks),
         "renders in flight (ClipCache._inflight)": len(clips._inflight) if clips else 0,
@@ -647,7 +647,7 @@ async def run(settings: Settings = Settings()) -> Report:
             config, time_scale=settings.scale, listener=spoken, synthesizer=settings.synthesizer
         )
         async with runtime:
-            await wait_quiet()
+            await wait_quiet(runtime)
             with Recorder(
                 runtime.host,
                 runtime.port,

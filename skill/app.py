@@ -8,7 +8,7 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -34,12 +34,12 @@ from skill.service import Skill
 from skill.site.checkins import CheckIns
 from skill.site.memory import Memory, utc_now
 from skill.site.sites import Sites
+from skill.voice.clips import ClipCache
 from skill.voice.output import Listener, Output
-from skill.voice.piper import ClipCache, PiperSynthesizer, Synthesizer, split_sentences
+from skill.voice.piper import PiperSynthesizer, Synthesizer
 
 log = logging.getLogger(__name__)
 
-WARM_UP_TEXT = "Hello."
 READY_TIMEOUT = 30.0
 
 
@@ -71,16 +71,8 @@ def project_dir() -> Path:
     return installed if (installed / "responses").is_dir() else package.parent
 
 
-async def _render_all(clips: ClipCache, texts: Sequence[str], max_chars: int) -> None:
-    """Render every fixed prompt in the background, one sentence at a time.
-
-    One sentence per executor job, so a live request waits for at most one of these.
-    """
-    rendered = clips.renders
-    for text in texts:
-        for sentence in split_sentences(text, max_chars):
-            await clips.clip(sentence)
-    log.info("Pre-rendered every fixed prompt (%d new clips)", clips.renders - rendered)
+def _ms_since(began: float) -> float:
+    return (time.perf_counter() - began) * 1000
 
 
 def assemble(
@@ -103,10 +95,11 @@ def assemble(
         time_scale=clock.scale,
         listener=listener,
         voice_hook=lambda site, speaking: room.duck(site) if speaking else room.unduck(site),
+        stand_in=assets.chimes["soft"],
     )
     output.max_chars = config.voice.max_sentence_chars
     status = StatusBoard(config, publish)
-    dialogues = Dialogues(publish)
+    dialogues = Dialogues(publish, time_scale=clock.scale)
     breathing = BreathingRunner(
         patterns=assets.patterns,
         responses=assets.responses,
@@ -124,7 +117,6 @@ def assemble(
         output=output,
         dialogues=dialogues,
         chimes=assets.chimes,
-        own_voice=config.voice.engine == "piper",
     )
     routines = RoutineRunner(
         routines=assets.routines,
@@ -221,6 +213,15 @@ class Runtime:
         """Broker port actually used."""
         self.startup_seconds = 0.0
         """From start to subscribed and `online`."""
+        self.assets: Assets | None = None
+        """What the skill loaded at startup, once started."""
+        self.first_lines = asyncio.Event()
+        """Set once the voice can say the stop replies, the breathing cues and every
+        session's and routine's first line (the rest follows in the background)."""
+        self.failed = asyncio.Event()
+        """Set when the skill cannot go on serving (the voice failed to load after all)."""
+        self.error: VoiceError | None = None
+        """Why, when `failed` is set."""
         self._stack = contextlib.AsyncExitStack()
         """What _start opened, closed in reverse order, each part even when another fails."""
 
@@ -228,6 +229,11 @@ class Runtime:
     def broker_kind(self) -> str:
         """`mosquitto` or `amqtt` for the embedded broker, `external` otherwise."""
         return self._broker.kind if self._broker is not None else "external"
+
+    @property
+    def clips(self) -> ClipCache | None:
+        """The voice's clips, once started with the own voice (read-only: tests, benchmarks)."""
+        return self._clips
 
     @property
     def link(self) -> MqttLink | None:
@@ -270,18 +276,14 @@ class Runtime:
             self.host, self.port = broker.host, broker.port
         synth = self._synth_override
         if synth is None and config.voice.engine == "piper":
-            synth = await loop.run_in_executor(None, load_synthesizer, config)
+            synth = load_synthesizer(config)  # files checked now; the model loads later
             config = self.config = speaking_config(config, synth)
-        assets: Assets = await loop.run_in_executor(None, load_assets, config, project_dir())
+        assets = self.assets = await loop.run_in_executor(None, load_assets, config, project_dir())
         if synth is not None:
             folder = config.data_dir / "cache" if self._use_disk_cache else None
             clips = self._clips = ClipCache(synth, folder)
+            clips.warming = True
             self._stack.callback(clips.close)
-            await loop.run_in_executor(None, clips.render_now, WARM_UP_TEXT)
-            where = {"where": where_help_is(config.emergency_number)}
-            await loop.run_in_executor(
-                None, assets.prerender, clips, config.voice.max_sentence_chars, where
-            )
         store = self._store = await StoreThread.open(store_path(config))
         self._stack.push_async_callback(store.close)
         # The link goes after the skill and the room have closed: their last messages
@@ -337,12 +339,74 @@ class Runtime:
                 level = logging.DEBUG
         self.reminders.start()
         if self._clips is not None:
-            self._warm = asyncio.get_running_loop().create_task(
-                _render_all(
-                    self._clips, assets.responses.all_texts(), config.voice.max_sentence_chars
-                )
-            )
+            self._warm = loop.create_task(self._warm_up(self._clips, assets, time.perf_counter()))
             self._stack.push_async_callback(_cancelled, self._warm)
+
+    async def _warm_up(self, clips: ClipCache, assets: Assets, online: float) -> None:
+        """After `online`: load the voice, then bring every fixed prompt in, most urgent
+        first (stop, the breathing cues, first lines, help, the rest). Until a clip is
+        there, the skill answers with chimes in its place (voice/output.py)."""
+        config = self.config
+        try:
+            await clips.load_voice()
+        except VoiceError as err:
+            self._voice_failed(err)
+            return
+        log.info("The voice is loaded (%.0f ms after online)", _ms_since(online))
+        where = {"where": where_help_is(config.emergency_number)}
+        try:
+            renders = await assets.warm_up(
+                clips,
+                config.voice.max_sentence_chars,
+                where,
+                first_done=lambda: self._first_lines_in(online),
+            )
+        except VoiceError as err:
+            self._voice_failed(err)
+            return
+        finally:
+            clips.warming = False
+        # Keep what the voice and the clips left for good out of later collections too
+        # (freezing alone costs nothing; the one collection ran before online).
+        gc.freeze()
+        log.info(
+            "Every fixed prompt is ready (%d rendered, %.1f s after online)",
+            renders,
+            _ms_since(online) / 1000,
+        )
+
+    def _first_lines_in(self, online: float) -> None:
+        log.info(
+            "The stop replies, breathing cues and first lines are ready (%.1f s after online)",
+            _ms_since(online) / 1000,
+        )
+        self.first_lines.set()
+
+    def _voice_failed(self, err: VoiceError) -> None:
+        """The voice could not load or render after all: speak as text, or stop serving."""
+        if self.config.voice.fallback == "hermes" and self.skill is not None:
+            log.warning("%s. Speaking through hermes/tts/say instead (voice.fallback: hermes)", err)
+            self.config = speaking_config(self.config, None)
+            self.skill.output.speak_as_text()
+            return
+        log.error("%s", err)
+        self.error = err
+        self.failed.set()
+
+    async def voice_ready(self) -> None:
+        """Wait until the voice has loaded and every fixed prompt is ready (tests, benchmarks)."""
+        if self._warm is not None:
+            await asyncio.shield(self._warm)
+
+    async def voice_started(self) -> None:
+        """Wait until the voice can say what comes first (`first_lines`), or has failed."""
+        if self._warm is None or self._warm.done():
+            return
+        waits = [asyncio.ensure_future(self.first_lines.wait()), asyncio.ensure_future(self._warm)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waits[0].cancel()
 
     def _publish(self, message: Outgoing) -> None:
         if self._link is not None:

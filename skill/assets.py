@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,27 +13,43 @@ from skill.breathing.patterns import Pattern, load_patterns, load_user_patterns
 from skill.config.settings import Config
 from skill.language import keys
 from skill.language.responses import ResponseBook, response_path
-from skill.routines.model import Routine, load_routines
+from skill.routines.model import Routine, SayStep, load_routines
 from skill.voice.audio import wav_duration
 from skill.voice.chimes import CHIME_KINDS, CHIME_RATE, chime_wav
+from skill.voice.clips import ClipCache
 from skill.voice.output import SENTENCE_GAP
-from skill.voice.piper import Clip, ClipCache, split_sentences
+from skill.voice.piper import Clip, split_sentences
+
+log = logging.getLogger(__name__)
 
 PACE_FACTORS = tuple(PACE_STEPS.values())
 """Every pace a session can reach (slower and faster steps included)."""
 CUE_FIT = 0.8
 """A spoken cue may last at most this share of its phase."""
-URGENT_KEYS = (
-    keys.STOP_DONE,
-    keys.HELP_CALL,
-    keys.FEELING_HURT,
-    keys.FEELING_UNSAFE,
-    keys.CAUTION_ASK,
-    keys.CAUTION_RESUMED,
-)
-"""Replies pinned in memory before the skill goes online: "stop", a call for help, someone
-hurt or unsafe and the caution word are answered at once from the first second, even on a
-first start whose background renders take minutes."""
+STOP_KEYS = (keys.STOP_DONE, keys.CAUTION_ASK, keys.CAUTION_RESUMED)
+"""Said when someone stops or pauses everything: the first clips the voice renders."""
+HELP_KEYS = (keys.HELP_CALL, keys.FEELING_HURT, keys.FEELING_UNSAFE)
+"""Said when someone asks for help or is hurt or unsafe: pinned in memory once rendered."""
+URGENT_KEYS = STOP_KEYS + HELP_KEYS
+"""Replies kept in memory for good once rendered: they must never wait on the disk."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One sentence the voice renders ahead, and what it belongs to."""
+
+    text: str
+    """The sentence, as spoken."""
+    key: str
+    """Its response key (a cue's key for breathing cues)."""
+    variant: int = 0
+    """Which variant of the key it belongs to."""
+    cue: str | None = None
+    """The phase, for a breathing cue (rendered trimmed and pinned)."""
+    pin: bool = False
+    """Kept in memory for good."""
+    first: bool = False
+    """Among the first to render: the stop replies, the cues and the first lines."""
 
 
 @dataclass
@@ -70,48 +87,121 @@ class Assets:
         """How long a key takes to say (measured when pre-rendered, else estimated)."""
         return self.speech.get(key) or estimate_speech_seconds(key)
 
-    def prerender(
-        self, clips: ClipCache, max_chars: int, values: Mapping[str, object] | None = None
-    ) -> None:
-        """Render cues, session notes and the urgent replies now, as the skill will speak them
-        (sentences of at most `max_chars`, placeholders filled from `values`); refuse to
-        start when a cue outlasts its phase."""
-        lengths = {
-            phase: clips.render_now(text, trim=True, pin=True).seconds
-            for phase, text in self.cue_texts().items()
-        }
-        for name, seconds in lengths.items():
-            self.speech[keys.cue(name)] = seconds
-        for key in self.note_keys():
-            variants = self.responses.variants(key)
-            self.speech[key] = max(
-                sum(
-                    clips.render_now(s).seconds + SENTENCE_GAP
-                    for s in split_sentences(v, max_chars)
-                )
-                for v in variants
-            )
-        for key in URGENT_KEYS:
+    def first_lines(self) -> list[str]:
+        """Keys said first: breathing notes, then each routine's opening line."""
+        found = self.note_keys()
+        for routine in self.routines.values():
+            for step in routine.steps[:1]:
+                if isinstance(step, SayStep) and step.key not in found:
+                    found.append(step.key)
+        return found
+
+    def prompts(self, max_chars: int, values: Mapping[str, object] | None = None) -> list[Prompt]:
+        """Every fixed sentence, most urgent first: the stop replies, the breathing cues,
+        what a session or routine says first, the help replies, then every other line.
+
+        Lines with placeholders are rendered only when `values` fills them all (the rest
+        are said with values only the moment knows, and rendered then).
+        """
+        out: list[Prompt] = []
+        seen: set[tuple[str, bool]] = set()
+
+        def add(key: str, *, pin: bool = False, first: bool = True) -> None:
             needed = keys.PLACEHOLDERS.get(key, frozenset())
             if not needed <= (values or {}).keys():
-                continue  # said with values only the moment knows: rendered when needed
-            for variant in self.responses.variants(key):
+                return
+            for index, variant in enumerate(self.responses.variants(key)):
                 text = variant.format(**{name: (values or {})[name] for name in needed})
                 for sentence in split_sentences(text, max_chars):
-                    clips.render_now(sentence, pin=True)
+                    out.append(Prompt(sentence, key, index, pin=pin, first=first))
+                    seen.add((sentence, False))
+
+        for key in STOP_KEYS:
+            add(key, pin=True)
+        for phase, text in self.cue_texts().items():
+            out.append(Prompt(text, keys.cue(phase), cue=phase, pin=True, first=True))
+        for key in self.first_lines():
+            add(key)
+        for key in HELP_KEYS:
+            add(key, pin=True, first=False)
+        for line in self.responses.all_texts():
+            for sentence in split_sentences(line, max_chars):
+                if (sentence, False) not in seen:
+                    seen.add((sentence, False))
+                    out.append(Prompt(sentence, ""))
+        return out
+
+    def measured(self, prompt: Prompt, clip: Clip, spoken: dict[tuple[str, int], float]) -> None:
+        """Note how long a rendered prompt lasts: a cue's length, and each note's longest
+        variant (its sentences and the gaps between them), for the breathing plans."""
+        if prompt.cue is not None:
+            self.speech[prompt.key] = clip.seconds
+        elif prompt.key in self.note_keys():
+            part = (prompt.key, prompt.variant)
+            spoken[part] = spoken.get(part, 0.0) + clip.seconds + SENTENCE_GAP
+            self.speech[prompt.key] = max(self.speech.get(prompt.key, 0.0), spoken[part])
+
+    def cue_misfit(self, phase: str, seconds: float) -> str | None:
+        """Why a spoken cue of this length does not fit its phase, or None when it does."""
         for pattern in self.patterns.values():
             if not pattern.paced:
                 continue
-            for phase in pattern.phases + (pattern.ramp.start if pattern.ramp else ()):
-                shortest = phase.seconds * min(PACE_FACTORS)
-                if phase.name in lengths and lengths[phase.name] > CUE_FIT * shortest:
-                    raise DataFileError(
-                        str(self.responses.path),
-                        keys.cue(phase.name),
-                        f"the spoken cue lasts {lengths[phase.name]:.2f} s, more than "
-                        f"{CUE_FIT:.0%} of the {shortest:.2f} s {phase.name} phase of "
-                        f'"{pattern.name}" at its fastest pace; use a shorter cue',
+            for step in pattern.phases + (pattern.ramp.start if pattern.ramp else ()):
+                shortest = step.seconds * min(PACE_FACTORS)
+                if step.name == phase and seconds > CUE_FIT * shortest:
+                    return (
+                        f"the spoken cue lasts {seconds:.2f} s, more than {CUE_FIT:.0%} of the "
+                        f'{shortest:.2f} s {phase} phase of "{pattern.name}" at its fastest '
+                        "pace; use a shorter cue"
                     )
+        return None
+
+    def prerender(
+        self, clips: ClipCache, max_chars: int, values: Mapping[str, object] | None = None
+    ) -> None:
+        """Render every fixed prompt now, blocking (`aftercare check`), as the skill speaks
+        them; DataFileError when a breathing cue outlasts its phase."""
+        spoken: dict[tuple[str, int], float] = {}
+        for prompt in self.prompts(max_chars, values):
+            clip = clips.render_now(prompt.text, trim=prompt.cue is not None, pin=prompt.pin)
+            self.measured(prompt, clip, spoken)
+            misfit = self.cue_misfit(prompt.cue, clip.seconds) if prompt.cue else None
+            if misfit is not None:
+                raise DataFileError(str(self.responses.path), prompt.key, misfit)
+
+    async def warm_up(
+        self,
+        clips: ClipCache,
+        max_chars: int,
+        values: Mapping[str, object] | None = None,
+        *,
+        first_done: Callable[[], None] | None = None,
+    ) -> int:
+        """Bring every fixed prompt in, most urgent first, from disk or the voice (one at a
+        time, so a live request waits for at most one render). A cue that outlasts its
+        phase is logged and left out: its phase keeps its chime. `first_done` is called
+        once the `first` prompts are in. Returns how many were rendered."""
+        spoken: dict[tuple[str, int], float] = {}
+        rendered = clips.renders
+        for prompt in self.prompts(max_chars, values):
+            if not prompt.first and first_done is not None:
+                first_done()
+                first_done = None
+            trim = prompt.cue is not None
+            clip = await clips.clip(prompt.text, trim=trim, pin=prompt.pin)
+            self.measured(prompt, clip, spoken)
+            misfit = self.cue_misfit(prompt.cue, clip.seconds) if prompt.cue else None
+            if misfit is not None:
+                clips.drop(prompt.text, trim=True)
+                log.error(
+                    "%s: %s: %s; that phase is marked with a chime instead",
+                    self.responses.path,
+                    prompt.key,
+                    misfit,
+                )
+        if first_done is not None:
+            first_done()
+        return clips.renders - rendered
 
 
 def load_assets(config: Config, root: Path) -> Assets:

@@ -68,17 +68,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     _setup_logging(config.log_level)
 
-    async def main() -> None:
+    async def main() -> AftercareError | None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with Runtime(config) as runtime:
             log.info("Serving on %s:%s; stop with Ctrl-C", runtime.host, runtime.port)
-            await stop.wait()
+            ended = [asyncio.ensure_future(e.wait()) for e in (stop, runtime.failed)]
+            _, waiting = await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+            for task in waiting:
+                task.cancel()
             log.info("Shutting down")
+            return runtime.error
 
-    asyncio.run(main())
+    error = asyncio.run(main())
+    if error is not None:
+        raise error  # main() prints it as "aftercare run: ..." and exits 2
     return 0
 
 
@@ -153,7 +159,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate config, voice, intents and responses; print the resolved settings."""
     from skill.assets import load_assets
     from skill.care.replies import where_help_is
-    from skill.voice.piper import ClipCache
+    from skill.voice.clips import ClipCache
 
     config = _load(args)
     assets = load_assets(config, project_dir())

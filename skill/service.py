@@ -87,7 +87,8 @@ class Skill:
         self.config = config
         self.sites = sites
         """Every site's state and what runs there."""
-        self._output = output
+        self.output = output
+        """Speaking on every site."""
         self._status = status
         self.room = room
         """Music and lights."""
@@ -142,13 +143,13 @@ class Skill:
                     return
                 self._on_intent(parse_intent(message.topic, message.payload))
             elif message.topic == SAY_FINISHED_TOPIC:
-                self._output.finished(parse_say_finished(message.payload))
+                self.output.finished(parse_say_finished(message.payload))
             elif message.topic == SESSION_STARTED:
                 self._dialogues.session_started(parse_session_event(message.payload))
             elif message.topic == SESSION_ENDED:
                 self._dialogues.session_ended(parse_session_event(message.payload))
             elif message.topic.endswith("/playFinished"):
-                self._output.finished(parse_play_finished(message.payload))
+                self.output.finished(parse_play_finished(message.payload))
             elif self._status.is_birth(message.topic):
                 if message.payload == b"online":
                     self._status.announce()  # Home Assistant restarted: discovery again

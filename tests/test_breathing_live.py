@@ -230,7 +230,7 @@ async def test_a_reply_that_is_not_rendered_yet_never_delays_a_cue(
     )
     voice = HeldReplies(held)
     async with live_skill(
-        mosquitto, tmp_path, scale=0.05, speakers=["bedroom"], fake_voice=voice
+        mosquitto, tmp_path, scale=0.05, speakers=["bedroom"], fake_voice=voice, wait_voice="first"
     ) as bs:
         control = await start(bs, "five rounds of calm breathing")
         await bs.wait_clips(lambda c: c.text == INHALE, 2)

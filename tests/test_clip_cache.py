@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from support.fakes import FakeVoice
 
-from skill.voice.piper import ClipCache
+from skill.voice.clips import ClipCache
 
 SENTENCES = [f"Sentence number {n} is here to fill the cache a little." for n in range(40)]
 

@@ -606,7 +606,7 @@ async def test_an_unanswered_checkin_goes_on_quietly_and_is_never_asked_again(
     With no answer at all the skill stops listening after its own time-out and ends the
     session itself; a session the dialogue manager ended is not ended again.
     """
-    with own_timeout(OWN_TIMEOUT):
+    with own_timeout(OWN_TIMEOUT / SCALE):  # the skill's time: scaled like the rest
         async with (
             live_skill(mosquitto, tmp_path, scale=SCALE, speakers=[SITE], routines=ASK_TWICE) as bs,
             dialogue_manager(bs, [decline, decline]) as dm,

@@ -121,34 +121,37 @@ async def test_the_loaded_skill_is_kept_out_of_garbage_collections_while_it_runs
 
 
 @pytest.mark.asyncio
-async def test_the_urgent_replies_are_rendered_before_the_skill_goes_online(
+async def test_the_urgent_replies_render_first_after_online_and_stay_in_memory(
     mosquitto: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    """A first start renders the other prompts in the background for minutes; "stop", a call
-    for help (with the configured number), someone hurt or unsafe and the caution word must
-    not wait for a render even then: every variant is ready when `online` goes out."""
+    """A first start renders its prompts in the background, after `online`. "Stop" and the
+    caution word come first of all; a call for help (with the configured number) and the
+    replies to someone hurt or unsafe come right after the cues and first lines; all of
+    them stay pinned in memory, so none ever waits for the disk or the voice again."""
     voice = FakeVoice()
     config = make_config(
         mosquitto.host, mosquitto.port, tmp_path / "data", care={"emergency_number": "112"}
     )
-    urgent = (
-        keys.STOP_DONE,
-        keys.FEELING_HURT,
-        keys.FEELING_UNSAFE,
-        keys.CAUTION_ASK,
-        keys.CAUTION_RESUMED,
-    )
-    replies = {
-        sentence
-        for key in urgent
-        for variant in RESPONSES.variants(key)
-        for sentence in split_sentences(variant, config.voice.max_sentence_chars)
-    }
-    replies |= set(split_sentences(RESPONSES.pick(keys.HELP_CALL, where="one one two"), 300))
-    async with Runtime(config, time_scale=0.05, synthesizer=voice, cache=False):
-        # No await since the start: the background renders have not begun.
-        before_online = set(voice.rendered)
-    assert replies <= before_online, replies - before_online
+
+    def sentences(*keys_: str) -> list[str]:
+        return [
+            sentence
+            for key in keys_
+            for variant in RESPONSES.variants(key)
+            for sentence in split_sentences(variant, config.voice.max_sentence_chars)
+        ]
+
+    stop = sentences(keys.STOP_DONE, keys.CAUTION_ASK, keys.CAUTION_RESUMED)
+    help_ = sentences(keys.FEELING_HURT, keys.FEELING_UNSAFE)
+    help_ += split_sentences(RESPONSES.pick(keys.HELP_CALL, where="one one two"), 300)
+    async with Runtime(config, time_scale=0.05, synthesizer=voice, cache=False) as runtime:
+        assert voice.rendered == []  # nothing before online
+        await runtime.voice_ready()
+        assert runtime.clips is not None
+        assert all(runtime.clips.cached(s) is not None for s in stop + help_)
+    assert voice.rendered[: len(set(stop))] == list(dict.fromkeys(stop))
+    first_help = min(voice.rendered.index(s) for s in help_)
+    assert first_help < len(voice.rendered) // 2
 
 
 @pytest.mark.asyncio

@@ -25,7 +25,8 @@ from skill.app import Runtime
 from skill.base.errors import VoiceError
 from skill.config.settings import VoiceSettings
 from skill.hermes.broker import EmbeddedBroker
-from skill.voice.piper import ClipCache, PiperSynthesizer, bundled_model
+from skill.voice.clips import ClipCache
+from skill.voice.piper import PiperSynthesizer, bundled_model
 
 pytestmark = [pytest.mark.piper, pytest.mark.timeout(90)]
 

@@ -92,7 +92,7 @@ async def test_info_logs_hold_no_words_slots_names_or_response_text(
 
 def test_data_files_are_private(tmp_path: Path) -> None:
     from skill.care.store import Store
-    from skill.voice.piper import ClipCache
+    from skill.voice.clips import ClipCache
 
     data = tmp_path / "data"
     with Store.open(data / "aftercare.sqlite3") as store:

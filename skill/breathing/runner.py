@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from skill.base.clock import Clock
 from skill.base.tasks import Tasks
@@ -37,6 +36,11 @@ QUIET_CHIMES: dict[str, ChimeKind] = {"inhale": "inhale", "top-up": "soft", "exh
 """The chime that marks a phase when the voice is quiet ("no talking")."""
 STALE_AFTER = 0.5
 """A phase cue this late (real seconds) is dropped instead of played out of step."""
+OPENING_PATIENCE = 2.0
+"""Real seconds a session waits for its opening line's clips before it starts without it.
+
+Only a first start finds them missing (the voice still loading, on a slow board for many
+seconds): the session then starts on time with chimes standing in, never minutes late."""
 
 
 class BreathingControl:
@@ -157,8 +161,12 @@ class BreathingRunner:
         lines: dict[str, str] = {}  # note key -> its line, chosen and fetched before it is due
         first = control.plan.cues_after(-1.0)[:1]
         if first and first[0].offset == 0 and first[0].voice_key and not control.quiet:
-            # The opening line is due at once: the session starts when its clips are ready.
-            await self._fetch(self._choose(first[0].voice_key, lines))
+            # The opening line is due at once: the session starts when its clips are ready
+            # (a soft chime says it was heard, if the voice is still warming up), or
+            # without it when the voice cannot say it in time.
+            text = self._choose(first[0].voice_key, lines)
+            if not await self._output.prepare(site_id, text, OPENING_PATIENCE):
+                lines[first[0].voice_key] = ""  # an empty line: nothing said in its slot
         control.start = self._clock.now()
         notes = Tasks()
         last = -1.0
@@ -226,9 +234,8 @@ class BreathingRunner:
         """Bring a line's clips into memory (from disk) before it is due."""
         await self._output.seconds(text)
 
-    def _chime(self, site_id: str, kind: str) -> Coroutine[Any, Any, None]:
-        clip = self._chimes[kind]
-        return self._output.play(site_id, clip, kind="chime", text=kind, wait=False)
+    def _chime(self, site_id: str, kind: str) -> None:
+        self._output.chime(site_id, self._chimes[kind], kind)
 
     def _emit(
         self,
@@ -239,23 +246,32 @@ class BreathingRunner:
         quiet: bool = False,
         lines: dict[str, str] | None = None,
     ) -> None:
-        """Publish one cue now: its chime first, then its words (a note: the line fetched)."""
+        """Publish one cue now: its chime first, then its words (a note: the line fetched).
+
+        A phase cue whose clip is not ready (the voice still warming up after a start)
+        is marked by its quiet-mode chime instead, on time: the session never waits.
+        """
         if cue.kind == "phase" and cue.phase is not None:
             self._room.breathe(site_id, cue.phase, cue.seconds)
             self._status.phase(site_id, cue.phase)
         if quiet:
             chime = cue.chime or QUIET_CHIMES.get(cue.phase or "") if cue.kind == "phase" else None
             if chime is not None:
-                notes.spawn(self._chime(site_id, chime))
+                self._chime(site_id, chime)
             return
         if cue.chime is not None:
-            notes.spawn(self._chime(site_id, cue.chime))
+            self._chime(site_id, cue.chime)
         if cue.voice_key is None:
             return
         if cue.kind == "phase" and cue.phase is not None:
-            notes.spawn(self._output.cue(site_id, self._cues[cue.phase]))
+            said = self._output.cue(site_id, self._cues[cue.phase])
+            stand_in = QUIET_CHIMES.get(cue.phase)
+            if not said and cue.chime is None and stand_in is not None:
+                self._chime(site_id, stand_in)
         else:
             chosen = lines.pop(cue.voice_key, None) if lines is not None else None
+            if chosen == "":
+                return  # the opening line the voice could not say in time
             text = chosen or self._responses.pick(cue.voice_key)
             at = self._clock.now()
             notes.spawn(self._output.say_at(site_id, text, self._clock, at))

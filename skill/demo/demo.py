@@ -128,11 +128,21 @@ async def _demo(
             flush=True,
         )
         try:
+            if says and not runtime.first_lines.is_set():
+                # A script is said at once: let the voice say its first lines, so the
+                # transcript shows the voice rather than the chimes that stand in for it.
+                print("The voice is warming up (the first start renders its lines once)...")
+                began = time.monotonic()
+                await runtime.voice_started()
+                print(f"The voice is ready ({time.monotonic() - began:.1f} s).", flush=True)
+                transcript.restart()
             if says:
                 for text in says:
                     _send(recognizer, publisher, text, transcript)
                     await _settle(skill, gap, time_scale)
             else:
+                if not runtime.first_lines.is_set():
+                    print("(The voice is still warming up: until it is, chimes answer for it.)")
                 await _interactive(recognizer, publisher, transcript)
         finally:
             publisher.loop_stop()

@@ -20,7 +20,8 @@ SESSION_STARTED = "hermes/dialogueManager/sessionStarted"
 SESSION_ENDED = "hermes/dialogueManager/sessionEnded"
 CHECKIN_TAG = "aftercare-checkin:"
 ANSWER_TIMEOUT = 60.0
-"""Real seconds to wait for an answer before going on quietly (the DM's own is 30 s)."""
+"""Seconds to wait for an answer before going on quietly (the DM's own is 30 s), in the
+skill's time: a demo compressed x0.05 waits three real seconds."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ class _Pending:
 class Dialogues:
     """Starts check-in sessions and routes their answers back to whoever asked."""
 
-    def __init__(self, publish: Callable[[Outgoing], None]) -> None:
+    def __init__(self, publish: Callable[[Outgoing], None], *, time_scale: float = 1.0) -> None:
         self._publish = publish
+        self._scale = time_scale
         self._pending: dict[str, _Pending] = {}
 
     async def ask(
@@ -113,7 +115,9 @@ class Dialogues:
         )
         self._publish(Outgoing(start.topic(), str(start.payload()).encode("utf-8")))
         try:
-            async with asyncio.timeout(seconds):  # never wait_for: it can swallow a "stop"
+            # Scaled with the rest of the skill's time (a compressed demo waits as long, in
+            # its own time, as a real night does). Never wait_for: it can swallow a "stop".
+            async with asyncio.timeout(seconds * self._scale):
                 return await asyncio.shield(answer)
         except TimeoutError:
             log.info("No answer to a check-in on site %s; going on quietly", site_id)

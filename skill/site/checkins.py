@@ -22,18 +22,16 @@ class CheckIns:
         output: Output,
         dialogues: Dialogues,
         chimes: Mapping[str, Clip],
-        own_voice: bool,
     ) -> None:
         self._responses = responses
         self._output = output
         self._dialogues = dialogues
         self._chimes = chimes
-        self._own_voice = own_voice
 
     async def ask(self, site_id: str, key: str) -> Answer | None:
         """Ask a check-in question and listen; the answer, or None when none came."""
         text = self._responses.pick(key)
-        if self._own_voice:
+        if not self._output.speaks_text:
             await self._output.say(site_id, text)  # our own voice, then the session only listens
             return await self._dialogues.ask(site_id, CHECKIN_ANSWERS)
         return await self._dialogues.ask(site_id, CHECKIN_ANSWERS, text=text)

@@ -12,7 +12,8 @@ from typing import Literal
 from skill.base.clock import Clock
 from skill.config.settings import MAX_SENTENCE_CHARS
 from skill.hermes.messages import Outgoing, play_bytes, tts_say
-from skill.voice.piper import Clip, ClipCache, split_sentences
+from skill.voice.clips import ClipCache
+from skill.voice.piper import Clip, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,10 @@ SENTENCE_GAP = 0.25
 """Seconds of quiet between two sentences of one timed note."""
 SAY_SECONDS_PER_WORD = 0.45
 """Estimate of a Hermes TTS service's pace, for the sayFinished time-out."""
+STAND_IN_AFTER = 0.3
+"""While the voice is still warming up after a start, a reply whose clip is not ready
+this many (real) seconds after it was asked for is announced by a soft chime at once,
+and said as soon as its clip is there: someone who said "stop" hears that it was heard."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,10 @@ class Output:
         time_scale: float = 1.0,
         listener: Listener | None = None,
         voice_hook: VoiceHook | None = None,
+        stand_in: Clip | None = None,
     ) -> None:
         self._publish = publish
+        self._stand_in = stand_in
         self._voice_hook = voice_hook
         self._clips = clips
         self._engine = engine
@@ -68,6 +75,15 @@ class Output:
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self.max_chars = MAX_SENTENCE_CHARS
         """Longest sentence rendered as one clip."""
+
+    @property
+    def speaks_text(self) -> bool:
+        """True when speech goes out as text on hermes/tts/say (engine `hermes`)."""
+        return self._engine == "hermes" or self._clips is None
+
+    def speak_as_text(self) -> None:
+        """From now on, speak through hermes/tts/say (the voice failed after a start)."""
+        self._engine = "hermes"
 
     def finished(self, request_id: str) -> None:
         """Called when playFinished or sayFinished arrives for one of our clips."""
@@ -99,6 +115,8 @@ class Output:
         # Render ahead: the next sentence synthesizes while the current one plays.
         renders = [asyncio.ensure_future(clips.clip(s)) for s in sentences[:1]]
         try:
+            if renders:
+                await self._stand_in_while(site_id, renders[0])
             for index, sentence in enumerate(sentences):
                 if index + 1 < len(sentences):
                     renders.append(asyncio.ensure_future(clips.clip(sentences[index + 1])))
@@ -106,6 +124,32 @@ class Output:
                 await self.play(site_id, clip, kind="speech", text=sentence, wait=True)
         finally:
             for task in renders:
+                task.cancel()
+
+    async def _stand_in_while(self, site_id: str, ready: asyncio.Future[Clip]) -> None:
+        """While warming up: a soft chime now if `ready` takes longer than STAND_IN_AFTER."""
+        if self._stand_in is None or self._clips is None or not self._clips.warming:
+            return
+        done, _ = await asyncio.wait([ready], timeout=STAND_IN_AFTER)
+        if not done:
+            await self.play(site_id, self._stand_in, kind="chime", text="soft", wait=False)
+
+    async def prepare(self, site_id: str, text: str, patience: float | None = None) -> bool:
+        """Bring a prompt's clips into memory before it is due (a stand-in chime while
+        warming up, as `say` plays one); False when they are not ready within `patience`
+        real seconds (they go on rendering, for the next time)."""
+        if self._engine == "hermes" or self._clips is None:
+            return True
+        sentences = split_sentences(text, self.max_chars)
+        clips = [asyncio.ensure_future(self._clips.clip(s)) for s in sentences]
+        try:
+            if clips:
+                await self._stand_in_while(site_id, clips[0])
+                _, pending = await asyncio.wait(clips, timeout=patience)
+                return not pending
+            return True
+        finally:
+            for task in clips:
                 task.cancel()
 
     async def say_at(self, site_id: str, text: str, clock: Clock, deadline: float) -> None:
@@ -149,14 +193,23 @@ class Output:
         ready = [clip for clip in clips if clip is not None]
         return _length(ready) if len(ready) == len(clips) else None
 
-    async def cue(self, site_id: str, text: str) -> None:
-        """Send one short pre-rendered breathing cue without waiting for it to finish."""
+    def chime(self, site_id: str, clip: Clip, name: str) -> None:
+        """Send one chime now, never waiting."""
+        self._send(site_id, clip, kind="chime", text=name)
+
+    def cue(self, site_id: str, text: str) -> bool:
+        """Send one breathing cue now, never waiting; False when its clip is not ready
+        (the voice is still warming up, or the cue was too long for its phase): the
+        caller marks the phase with a chime instead."""
         if self._engine == "hermes" or self._clips is None:
             self._publish_say(site_id, text, str(uuid.uuid4()))
             self._tell(Spoken(site_id, "cue", text, 0.0))
-            return
-        clip = await self._clips.clip(text, trim=True)
-        await self.play(site_id, clip, kind="cue", text=text, wait=False)
+            return True
+        clip = self._clips.cached(text, trim=True)
+        if clip is None:
+            return False
+        self._send(site_id, clip, kind="cue", text=text)
+        return True
 
     async def play(
         self,
@@ -168,15 +221,22 @@ class Output:
         wait: bool,
     ) -> None:
         """Publish one WAV clip on the site's playBytes topic, optionally until it has played."""
+        if not wait:
+            self._send(site_id, clip, kind=kind, text=text)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        request_id = self._send(site_id, clip, kind=kind, text=text)
+        self._waiting[request_id] = future
+        await self._wait(request_id, future, clip.seconds * self._time_scale + FINISH_MARGIN)
+
+    def _send(
+        self, site_id: str, clip: Clip, *, kind: Literal["speech", "cue", "chime"], text: str
+    ) -> str:
+        """Publish one clip now; its request id."""
         request_id = str(uuid.uuid4())
-        future: asyncio.Future[None] | None = None
-        if wait:
-            future = asyncio.get_running_loop().create_future()
-            self._waiting[request_id] = future
         self._publish(play_bytes(site_id, request_id, clip.wav))
         self._tell(Spoken(site_id, kind, text, clip.seconds))
-        if future is not None:
-            await self._wait(request_id, future, clip.seconds * self._time_scale + FINISH_MARGIN)
+        return request_id
 
     async def _say_hermes(self, site_id: str, sentence: str) -> None:
         request_id = str(uuid.uuid4())

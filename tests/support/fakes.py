@@ -28,7 +28,7 @@ import wave
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -484,9 +484,12 @@ async def live_skill(
     speaker_scale: float | None = None,
     topics: Iterable[str] = ("hermes/#", "aftercare/#", "home/#"),
     fake_voice: FakeVoice | None = None,
+    wait_voice: Literal["all", "first", "no"] = "all",
     **config: Any,
 ) -> AsyncIterator[Bedside]:
-    """The real skill on a real broker (None: `mqtt.host: embedded`) with the fake voice."""
+    """The real skill on a real broker (None: `mqtt.host: embedded`) with the fake voice,
+    once its voice has rendered every fixed prompt (`wait_voice="first"`: the stop replies,
+    cues and first lines only; "no": right after `online`)."""
     if broker is None:
         settings = make_config("embedded", 0, tmp_path / "data", **config)
     else:
@@ -508,6 +511,10 @@ async def live_skill(
         cache=False,
     )
     async with runtime:
+        if wait_voice == "all":
+            await runtime.voice_ready()
+        elif wait_voice == "first":
+            await runtime.voice_started()
         recorder = MqttRecorder(runtime.host, runtime.port, tuple(topics))
         await asyncio.to_thread(recorder.start)
         bedside = Bedside(runtime, recorder, recognize, voice if engine_piper else None)
