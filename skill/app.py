@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from skill.assets import Assets, load_assets
+from skill.assets import Assets, load_assets, load_synthesizer, speaking_config
 from skill.base.clock import Clock
 from skill.base.errors import BrokerError, VoiceError
+from skill.base.heap import freeze_heap, thaw_heap
 from skill.breathing.runner import BreathingRunner
 from skill.care.followup import local_zone
 from skill.care.reminders import Reminders
@@ -36,32 +35,11 @@ from skill.site.memory import Memory, utc_now
 from skill.site.sites import Sites
 from skill.voice.clips import ClipCache
 from skill.voice.output import Listener, Output
-from skill.voice.piper import PiperSynthesizer, Synthesizer
+from skill.voice.piper import Synthesizer
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 30.0
-
-
-def freeze_heap() -> None:
-    """Collect once, then keep everything loaded so far out of later collections.
-
-    The voice, the recognizer and the responses leave some 46,000 long-lived objects;
-    a full collection walks them all and holds the event loop 15-30 ms, which is a
-    breathing cue heard late. Frozen, they are skipped: later full collections see only
-    what the running skill made since (well under a millisecond). `thaw_heap` undoes it.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-def thaw_heap() -> None:
-    """Hand frozen objects back to the collector, so nothing of a closed Runtime lingers.
-
-    Process-wide: with two Runtimes in one process (tests, benchmarks), closing one
-    thaws the other too, which then only runs with ordinary collections.
-    """
-    gc.unfreeze()
 
 
 def project_dir() -> Path:
@@ -153,30 +131,6 @@ def assemble(
 def store_path(config: Config) -> Path:
     """The private database of preferences and follow-ups."""
     return config.data_dir / "aftercare.sqlite3"
-
-
-def load_synthesizer(config: Config) -> Synthesizer | None:
-    """The Piper voice for engine `piper`, None for engine `hermes`.
-
-    VoiceError when the voice cannot load, unless voice.fallback is `hermes`: then a
-    warning, and None (the caller speaks through hermes/tts/say; see `speaking_config`).
-    """
-    if config.voice.engine != "piper":
-        return None
-    try:
-        return PiperSynthesizer(config.voice)
-    except VoiceError as err:
-        if config.voice.fallback != "hermes":
-            raise
-        log.warning("%s. Speaking through hermes/tts/say instead (voice.fallback: hermes)", err)
-        return None
-
-
-def speaking_config(config: Config, synth: Synthesizer | None) -> Config:
-    """The config as spoken: engine `hermes` when the Piper voice fell back."""
-    if config.voice.engine == "piper" and synth is None:
-        return replace(config, voice=replace(config.voice, engine="hermes"))
-    return config
 
 
 class Runtime:
@@ -368,7 +322,7 @@ class Runtime:
             clips.warming = False
         # Keep what the voice and the clips left for good out of later collections too
         # (freezing alone costs nothing; the one collection ran before online).
-        gc.freeze()
+        freeze_heap(collect=False)
         log.info(
             "Every fixed prompt is ready (%d rendered, %.1f s after online)",
             renders,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from skill.base.errors import ConfigError, DataFileError
+from skill.base.errors import ConfigError, DataFileError, VoiceError
 from skill.breathing.grid import PACE_STEPS, estimate_speech_seconds
 from skill.breathing.patterns import Pattern, load_patterns, load_user_patterns
 from skill.config.settings import Config
@@ -18,7 +18,7 @@ from skill.voice.audio import wav_duration
 from skill.voice.chimes import CHIME_KINDS, CHIME_RATE, chime_wav
 from skill.voice.clips import ClipCache
 from skill.voice.output import SENTENCE_GAP
-from skill.voice.piper import Clip, split_sentences
+from skill.voice.piper import Clip, PiperSynthesizer, Synthesizer, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class Assets:
     """Rendered chimes by kind."""
     speech: dict[str, float] = field(default_factory=dict)
     """Measured length of the longest variant of each pre-rendered key, in seconds."""
+    pattern: str = ""
+    """The pattern "start breathing" uses unless people chose another."""
 
     def cue_texts(self) -> dict[str, str]:
         """Phase -> the spoken cue text."""
@@ -88,8 +90,11 @@ class Assets:
         return self.speech.get(key) or estimate_speech_seconds(key)
 
     def first_lines(self) -> list[str]:
-        """Keys said first: breathing notes, then each routine's opening line."""
-        found = self.note_keys()
+        """Keys said first: the usual breathing session's opening and safety lines, then
+        each routine's opening line."""
+        found = [keys.BREATHING_SAFETY]
+        if self.pattern in self.patterns:
+            found.insert(0, self.patterns[self.pattern].intro)
         for routine in self.routines.values():
             for step in routine.steps[:1]:
                 if isinstance(step, SayStep) and step.key not in found:
@@ -97,8 +102,9 @@ class Assets:
         return found
 
     def prompts(self, max_chars: int, values: Mapping[str, object] | None = None) -> list[Prompt]:
-        """Every fixed sentence, most urgent first: the stop replies, the breathing cues,
-        what a session or routine says first, the help replies, then every other line.
+        """Every fixed sentence, most urgent first: the stop reply, the breathing cues, what
+        the usual session and each routine say first (these are `first`), the caution
+        and help replies, every other breathing note, then every other line.
 
         Lines with placeholders are rendered only when `values` fills them all (the rest
         are said with values only the moment knows, and rendered then).
@@ -106,24 +112,28 @@ class Assets:
         out: list[Prompt] = []
         seen: set[tuple[str, bool]] = set()
 
+        added: set[str] = set()
+
         def add(key: str, *, pin: bool = False, first: bool = True) -> None:
             needed = keys.PLACEHOLDERS.get(key, frozenset())
-            if not needed <= (values or {}).keys():
+            if key in added or not needed <= (values or {}).keys():
                 return
+            added.add(key)
             for index, variant in enumerate(self.responses.variants(key)):
                 text = variant.format(**{name: (values or {})[name] for name in needed})
                 for sentence in split_sentences(text, max_chars):
                     out.append(Prompt(sentence, key, index, pin=pin, first=first))
                     seen.add((sentence, False))
 
-        for key in STOP_KEYS:
-            add(key, pin=True)
+        add(keys.STOP_DONE, pin=True)
         for phase, text in self.cue_texts().items():
             out.append(Prompt(text, keys.cue(phase), cue=phase, pin=True, first=True))
         for key in self.first_lines():
             add(key)
-        for key in HELP_KEYS:
+        for key in URGENT_KEYS:
             add(key, pin=True, first=False)
+        for key in self.note_keys():
+            add(key, first=False)
         for line in self.responses.all_texts():
             for sentence in split_sentences(line, max_chars):
                 if (sentence, False) not in seen:
@@ -228,4 +238,34 @@ def load_assets(config: Config, root: Path) -> Assets:
     for kind in CHIME_KINDS:
         wav = chime_wav(kind, CHIME_RATE)
         chimes[kind] = Clip(wav, wav_duration(wav))
-    return Assets(responses=responses, patterns=patterns, routines=routines, chimes=chimes)
+    return Assets(
+        responses=responses,
+        patterns=patterns,
+        routines=routines,
+        chimes=chimes,
+        pattern=config.breathing.pattern,
+    )
+
+
+def load_synthesizer(config: Config) -> Synthesizer | None:
+    """The Piper voice for engine `piper`, None for engine `hermes`.
+
+    VoiceError when the voice cannot load, unless voice.fallback is `hermes`: then a
+    warning, and None (the caller speaks through hermes/tts/say; see `speaking_config`).
+    """
+    if config.voice.engine != "piper":
+        return None
+    try:
+        return PiperSynthesizer(config.voice)
+    except VoiceError as err:
+        if config.voice.fallback != "hermes":
+            raise
+        log.warning("%s. Speaking through hermes/tts/say instead (voice.fallback: hermes)", err)
+        return None
+
+
+def speaking_config(config: Config, synth: Synthesizer | None) -> Config:
+    """The config as spoken: engine `hermes` when the Piper voice fell back."""
+    if config.voice.engine == "piper" and synth is None:
+        return replace(config, voice=replace(config.voice, engine="hermes"))
+    return config

@@ -14,7 +14,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from skill.app import Runtime, load_synthesizer, project_dir, speaking_config
+from skill.app import Runtime, project_dir
+from skill.assets import load_synthesizer, speaking_config
 from skill.base.errors import AftercareError
 from skill.base.text import valid_site_id
 from skill.config.loader import load_config

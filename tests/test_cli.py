@@ -173,3 +173,18 @@ def test_the_readme_demo_breathes_stops_and_writes_whole_transcript_lines(
     clips = list(folder.iterdir())
     assert len(clips) >= 4  # intro, cues and the reply, with no sound card here
     assert all(clip.suffix == ".wav" for clip in clips)
+
+
+def test_a_voice_that_fails_only_when_it_loads_stops_the_run_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model that looks like ONNX but is not one passes the quick check before `online`;
+    when it fails to load in the background, `run` ends with exit 2 and the same fix."""
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"\x08" + b"not a model" * 100)
+    shutil.copy(f"{bundled_model()}.json", f"{model}.json")
+    path = write_config(tmp_path, voice={"model": str(model)}, mqtt={"host": "embedded"})
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "aftercare run: voice.model: cannot load" in err
+    assert "download it again or set voice.model: bundled" in err

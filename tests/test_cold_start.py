@@ -134,8 +134,8 @@ async def test_a_routine_answers_with_a_chime_then_its_first_words(
 async def test_online_comes_before_the_voice_and_the_voice_renders_urgent_lines_first(
     mosquitto: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    """`online` is published while the voice is still held; once it loads, the stop replies
-    render first, then the breathing cues, then the first lines, then everything else."""
+    """`online` is published while the voice is still held; once it loads, the stop reply
+    renders first, then the breathing cues, then the first lines, then everything else."""
     voice = HeldVoice(seconds=0.0)
     async with live_skill(mosquitto, tmp_path, fake_voice=voice, wait_voice="no") as bs:
         online = await bs.wait_for(lambda m: m.topic == "aftercare/status", 5)
@@ -145,7 +145,7 @@ async def test_online_comes_before_the_voice_and_the_voice_renders_urgent_lines_
         voice.release.set()
         await bs.runtime.voice_ready()
     rendered = voice.rendered
-    stop = sentences("stop.done", "caution.ask", "caution.resumed")
+    stop = sentences("stop.done")
     cue = [cue_text(phase) for phase in ("inhale", "top-up", "hold", "exhale", "rest")]
     opening = sentences("routine.opening")
     assert rendered[: len(stop)] == stop
@@ -157,3 +157,34 @@ def sentences(*keys: str) -> list[str]:
     """Every sentence of these keys' lines, in order, each once."""
     found = [s for key in keys for v in RESPONSES.variants(key) for s in split_sentences(v)]
     return list(dict.fromkeys(found))
+
+
+class LongInhale(FakeVoice):
+    """A voice whose "breathe in" cue runs far longer than any inhale phase."""
+
+    def synthesize(self, sentence: str) -> bytes:
+        """The inhale cue as forty words of sound; everything else as the fake voice."""
+        if sentence == INHALE:
+            wav = super().synthesize(" ".join(["in"] * 40))
+            return wav
+        return super().synthesize(sentence)
+
+
+@pytest.mark.asyncio
+async def test_a_cue_longer_than_its_phase_is_logged_at_its_first_render_and_chimed(
+    mosquitto: EmbeddedBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The check that a cue fits its phase needs the rendered audio, so it runs when the
+    cue first renders (after online): one error names the file and key, and that phase
+    is marked by its chime while the other cues are spoken."""
+    async with live_skill(mosquitto, tmp_path, fake_voice=LongInhale(), speakers=["bedroom"]) as bs:
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1
+        assert "en.yaml: cue.inhale: the spoken cue lasts" in errors[0]
+        assert "marked with a chime instead" in errors[0]
+        asked = (await bs.ended(await bs.say("three rounds of calm breathing"))).t
+        await bs.idle(timeout=30)
+    heard = [(c.kind, c.text) for c in bs.clips(after=asked)]
+    assert heard.count(("chime", "inhale")) == 3
+    assert heard.count(("cue", EXHALE)) == 3
+    assert ("cue", INHALE) not in heard

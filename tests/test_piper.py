@@ -197,12 +197,20 @@ async def test_the_skill_speaks_with_the_real_voice(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"this is not an onnx model" * 40, id="found-before-online"),
+        pytest.param(b"\x08" + b"this is not an onnx model" * 40, id="found-when-it-loads"),
+    ],
+)
 async def test_a_broken_voice_falls_back_to_hermes_tts_when_configured(
-    mosquitto: EmbeddedBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    mosquitto: EmbeddedBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
 ) -> None:
-    """voice.fallback: hermes: a warning with the fix, then speech as text on hermes/tts/say."""
+    """voice.fallback: hermes: a warning with the fix, then speech as text on hermes/tts/say,
+    whether the file is refused at once or only when the voice loads after `online`."""
     model = tmp_path / "voice.onnx"
-    model.write_bytes(b"this is not an onnx model" * 40)
+    model.write_bytes(content)
     shutil.copy(f"{bundled_model()}.json", f"{model}.json")
     config = make_config(
         mosquitto.host,
@@ -212,6 +220,7 @@ async def test_a_broken_voice_falls_back_to_hermes_tts_when_configured(
     )
     say, play = "hermes/tts/say", f"hermes/audioServer/{SITE}/playBytes/+"
     async with Runtime(config, time_scale=0.05) as runtime:
+        await runtime.voice_ready()
         assert runtime.config.voice.engine == "hermes"
         with MqttRecorder(runtime.host, runtime.port, [say, play]) as recorder:
             topic, payload, _ = make_intent("start aftercare")
