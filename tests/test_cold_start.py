@@ -165,8 +165,7 @@ class LongInhale(FakeVoice):
     def synthesize(self, sentence: str) -> bytes:
         """The inhale cue as forty words of sound; everything else as the fake voice."""
         if sentence == INHALE:
-            wav = super().synthesize(" ".join(["in"] * 40))
-            return wav
+            return super().synthesize(" ".join(["in"] * 40))
         return super().synthesize(sentence)
 
 
