@@ -18,7 +18,8 @@ from skill.voice.audio import wav_duration
 from skill.voice.chimes import CHIME_KINDS, CHIME_RATE, chime_wav
 from skill.voice.clips import ClipCache
 from skill.voice.output import SENTENCE_GAP
-from skill.voice.piper import Clip, PiperSynthesizer, Synthesizer, split_sentences
+from skill.voice.piper import Clip, Synthesizer, split_sentences
+from skill.voice.worker import VoiceProcess
 
 log = logging.getLogger(__name__)
 
@@ -248,15 +249,17 @@ def load_assets(config: Config, root: Path) -> Assets:
 
 
 def load_synthesizer(config: Config) -> Synthesizer | None:
-    """The Piper voice for engine `piper`, None for engine `hermes`.
+    """The Piper voice for engine `piper` (in its own process, started when first
+    needed), None for engine `hermes`.
 
-    VoiceError when the voice cannot load, unless voice.fallback is `hermes`: then a
-    warning, and None (the caller speaks through hermes/tts/say; see `speaking_config`).
+    VoiceError when the voice's files are missing or are no model, unless voice.fallback
+    is `hermes`: then a warning, and None (the caller speaks through hermes/tts/say; see
+    `speaking_config`). A model that fails only when it loads fails later, the same way.
     """
     if config.voice.engine != "piper":
         return None
     try:
-        return PiperSynthesizer(config.voice)
+        return VoiceProcess(config.voice)
     except VoiceError as err:
         if config.voice.fallback != "hermes":
             raise

@@ -16,7 +16,7 @@ from typing import Any
 
 from skill.app import Runtime, project_dir
 from skill.assets import load_synthesizer, speaking_config
-from skill.base.errors import AftercareError
+from skill.base.errors import AftercareError, VoiceError
 from skill.base.text import valid_site_id
 from skill.config.loader import load_config
 from skill.config.settings import Config
@@ -167,12 +167,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     recognizer = _recognizer(config)
     synth = load_synthesizer(config)
     if synth is not None:
-        assets.prerender(
-            ClipCache(synth, None),
-            config.voice.max_sentence_chars,
-            {"where": where_help_is(config.emergency_number)},
-        )
-    elif config.voice.engine == "piper":
+        clips = ClipCache(synth, None)
+        try:
+            # Every line, as the running skill renders them after `online`; here a cue
+            # too long for its phase is an error, not a chime in its place.
+            assets.prerender(
+                clips,
+                config.voice.max_sentence_chars,
+                {"where": where_help_is(config.emergency_number)},
+            )
+        except VoiceError:
+            if config.voice.fallback != "hermes":
+                raise
+            synth = None
+        finally:
+            clips.close()
+    if synth is None and config.voice.engine == "piper":
         print("WARNING: the Piper voice did not load; the skill will speak through hermes/tts/say")
         config = speaking_config(config, synth)
     print(json.dumps(_masked(config), indent=2, default=str))

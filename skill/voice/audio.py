@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
+import sys
 import wave
+from array import array
 
 
 def wav_bytes(pcm: bytes, sample_rate: int, *, channels: int = 1, sample_width: int = 2) -> bytes:
@@ -33,24 +36,32 @@ def trim_silence(wav: bytes, *, threshold: float = 0.02, pad: float = 0.02) -> b
     """Cut the quiet lead-in and tail of a 16-bit mono WAV, keeping `pad` s with soft edges.
 
     Breathing cues are trimmed so their first sound lands on the phase boundary and the
-    clip is as short as the words themselves.
+    clip is as short as the words themselves. Plain Python (a few milliseconds for a cue),
+    so the skill's own process never needs numpy.
     """
-    import numpy as np
-
     pcm, rate = wav_pcm(wav)
-    samples = np.frombuffer(pcm, dtype=np.int16)
-    if samples.size == 0:
+    samples = array("h")
+    samples.frombytes(pcm)
+    if sys.byteorder == "big":  # pragma: no cover - WAV is little-endian
+        samples.byteswap()
+    if not samples:
         return wav
-    loud = np.nonzero(np.abs(samples.astype(np.int32)) > threshold * max(1, np.abs(samples).max()))
-    if loud[0].size == 0:
+    level = threshold * max(1, *samples, -min(samples))
+    loud = [i for i, x in enumerate(samples) if abs(x) > level]
+    if not loud:
         return wav
     margin = int(pad * rate)
-    start = max(0, int(loud[0][0]) - margin)
-    end = min(samples.size, int(loud[0][-1]) + margin)
-    cut = samples[start:end].astype(np.float64)
-    fade = min(margin, cut.size // 2)
+    start = max(0, loud[0] - margin)
+    end = min(len(samples), loud[-1] + margin)
+    cut = [float(x) for x in samples[start:end]]
+    fade = min(margin, len(cut) // 2)
     if fade > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, fade))
-        cut[:fade] *= ramp
-        cut[-fade:] *= ramp[::-1]
-    return wav_bytes(cut.round().astype(np.int16).tobytes(), rate)
+        step = math.pi / (fade - 1) if fade > 1 else 0.0
+        for i in range(fade):
+            ramp = 0.5 - 0.5 * math.cos(i * step)
+            cut[i] *= ramp
+            cut[len(cut) - 1 - i] *= ramp
+    out = array("h", (round(x) for x in cut))
+    if sys.byteorder == "big":  # pragma: no cover
+        out.byteswap()
+    return wav_bytes(out.tobytes(), rate)

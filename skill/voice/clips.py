@@ -1,7 +1,8 @@
 """Rendered clips: each (text, voice) synthesized once, kept on disk and in a little memory.
 
-The voice renders on one thread of its own at a lower CPU priority than the event loop, so
-a render (or the voice loading) never takes a core from a breathing cue that is due.
+Renders go through one thread of their own at a lower CPU priority than the event loop (the
+voice itself runs in a child process, voice/worker.py), so a render, or the voice loading,
+never takes a core from a breathing cue that is due.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import hashlib
 import logging
 import os
-import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,27 +18,12 @@ from pathlib import Path
 from skill.base.errors import VoiceError
 from skill.voice.audio import trim_silence, wav_duration
 from skill.voice.piper import Clip, Synthesizer
+from skill.voice.worker import lower_priority
 
 log = logging.getLogger(__name__)
 
 MEMORY_BYTES = 8 * 1024 * 1024
 """WAV bytes kept in memory besides pinned clips (about three minutes of speech)."""
-VOICE_NICE = 10
-"""How much lower the voice thread's CPU priority is than the rest of the skill.
-
-Linux keeps a nice value per thread, and the threads onnxruntime starts for the voice are
-started from this one and inherit it. At +10 the scheduler gives the event loop about nine
-tenths of a contended core and wakes it first, so renders only use what timing leaves over.
-"""
-
-
-def lower_priority(steps: int = VOICE_NICE) -> None:
-    """Lower the calling thread's CPU priority by `steps` (Linux; elsewhere a no-op)."""
-    try:
-        me = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, me, min(19, os.getpriority(os.PRIO_PROCESS, me) + steps))
-    except (AttributeError, OSError) as err:  # not Linux, or not allowed: renders still work
-        log.debug("Could not lower the voice thread's priority: %s", err)
 
 
 class ClipCache:
@@ -204,11 +189,15 @@ class ClipCache:
         return Clip(data, wav_duration(data))
 
     def close(self) -> None:
-        """Stop the voice and reader threads; fetches still waiting are cancelled."""
+        """Stop the voice (its process, if it has one) and the reader thread; fetches still
+        waiting are cancelled."""
         for future in list(self._inflight.values()):
             future.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._reader.shutdown(wait=True, cancel_futures=True)
+        close = getattr(self._synth, "close", None)
+        if close is not None:
+            close()
 
 
 def _write_private(path: Path, data: bytes) -> None:

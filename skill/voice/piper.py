@@ -122,8 +122,8 @@ class PiperSynthesizer:
     """The real Piper voice; slower and softer than the voice's default.
 
     Constructing it only checks the files and reads the voice's settings (milliseconds);
-    the model itself loads on the first sentence, or on `load()`, on whichever thread
-    calls it: the skill does that on its low-priority voice thread, after going online.
+    the model itself loads on the first sentence, or on `load()`. The running skill uses
+    it inside its voice process (voice/worker.py), started after going online.
     """
 
     def __init__(self, settings: VoiceSettings, *, threads: int | None = None) -> None:
@@ -220,10 +220,10 @@ class PiperSynthesizer:
 def voice_threads() -> int:
     """onnxruntime threads for one synthesis: every core this process may use, up to four.
 
-    The voice runs at a lower CPU priority (clips.py), so its threads take only what the
-    event loop, the broker and the rest of the voice stack leave over; on one core (a
-    pinned process, a small board) it is one thread. Measured on a 2-core machine: five
-    sentences take 0.77 s on one thread, 0.47 s on two.
+    The voice runs at a lower CPU priority (voice/worker.py), so its threads take only
+    what the event loop, the broker and the rest of the voice stack leave over; on one
+    core (a pinned process, a small board) it is one thread. Measured on a 2-core
+    machine: five sentences take 0.77 s on one thread, 0.47 s on two.
     """
     try:
         usable = len(os.sched_getaffinity(0))
