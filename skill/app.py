@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from skill.assets import Assets, load_assets, load_synthesizer, speaking_config
+from skill.assets import FIRST, TIMED, Assets, load_assets, load_synthesizer, speaking_config
 from skill.base.clock import Clock
 from skill.base.errors import BrokerError, VoiceError
 from skill.base.heap import freeze_heap, thaw_heap
@@ -170,8 +170,10 @@ class Runtime:
         self.assets: Assets | None = None
         """What the skill loaded at startup, once started."""
         self.first_lines = asyncio.Event()
-        """Set once the voice can say the stop replies, the breathing cues and every
-        session's and routine's first line (the rest follows in the background)."""
+        """Set once the voice can say the stop reply, the breathing cues and the usual
+        session's and every routine's first line (the rest follows in the background)."""
+        self.timed = asyncio.Event()
+        """Set once every line a breathing session times is rendered and measured too."""
         self.failed = asyncio.Event()
         """Set when the skill cannot go on serving (the voice failed to load after all)."""
         self.error: VoiceError | None = None
@@ -313,7 +315,7 @@ class Runtime:
                 clips,
                 config.voice.max_sentence_chars,
                 where,
-                first_done=lambda: self._first_lines_in(online),
+                done=lambda stage: self._stage_done(stage, online),
             )
         except VoiceError as err:
             self._voice_failed(err)
@@ -329,12 +331,15 @@ class Runtime:
             _ms_since(online) / 1000,
         )
 
-    def _first_lines_in(self, online: float) -> None:
-        log.info(
-            "The stop replies, breathing cues and first lines are ready (%.1f s after online)",
-            _ms_since(online) / 1000,
-        )
-        self.first_lines.set()
+    def _stage_done(self, stage: int, online: float) -> None:
+        if stage == FIRST:
+            log.info(
+                "The stop reply, breathing cues and first lines are ready (%.1f s after online)",
+                _ms_since(online) / 1000,
+            )
+            self.first_lines.set()
+        elif stage == TIMED:
+            self.timed.set()
 
     def _voice_failed(self, err: VoiceError) -> None:
         """The voice could not load or render after all: speak as text, or stop serving."""
@@ -352,11 +357,13 @@ class Runtime:
         if self._warm is not None:
             await asyncio.shield(self._warm)
 
-    async def voice_started(self) -> None:
-        """Wait until the voice can say what comes first (`first_lines`), or has failed."""
+    async def voice_started(self, ready: asyncio.Event | None = None) -> None:
+        """Wait until the voice can say what comes first (`first_lines`, or the event
+        given), or has failed."""
+        event = ready or self.first_lines
         if self._warm is None or self._warm.done():
             return
-        waits = [asyncio.ensure_future(self.first_lines.wait()), asyncio.ensure_future(self._warm)]
+        waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._warm)]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:

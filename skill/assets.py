@@ -35,6 +35,10 @@ URGENT_KEYS = STOP_KEYS + HELP_KEYS
 """Replies kept in memory for good once rendered: they must never wait on the disk."""
 
 
+FIRST, URGENT, TIMED, LAST = range(4)
+"""The stages of the warm-up after a start, in order (see Assets.prompts)."""
+
+
 @dataclass(frozen=True)
 class Prompt:
     """One sentence the voice renders ahead, and what it belongs to."""
@@ -49,8 +53,9 @@ class Prompt:
     """The phase, for a breathing cue (rendered trimmed and pinned)."""
     pin: bool = False
     """Kept in memory for good."""
-    first: bool = False
-    """Among the first to render: the stop replies, the cues and the first lines."""
+    stage: int = LAST
+    """FIRST (the stop reply, the cues, the first lines), URGENT (the caution and help
+    replies), TIMED (every other note a breathing session times) or LAST (the rest)."""
 
 
 @dataclass
@@ -104,8 +109,8 @@ class Assets:
 
     def prompts(self, max_chars: int, values: Mapping[str, object] | None = None) -> list[Prompt]:
         """Every fixed sentence, most urgent first: the stop reply, the breathing cues, what
-        the usual session and each routine say first (these are `first`), the caution
-        and help replies, every other breathing note, then every other line.
+        the usual session and each routine say first (stage FIRST), the caution and help
+        replies (URGENT), every other breathing note (TIMED), then every other line.
 
         Lines with placeholders are rendered only when `values` fills them all (the rest
         are said with values only the moment knows, and rendered then).
@@ -115,7 +120,7 @@ class Assets:
 
         added: set[str] = set()
 
-        def add(key: str, *, pin: bool = False, first: bool = True) -> None:
+        def add(key: str, stage: int, *, pin: bool = False) -> None:
             needed = keys.PLACEHOLDERS.get(key, frozenset())
             if key in added or not needed <= (values or {}).keys():
                 return
@@ -123,18 +128,18 @@ class Assets:
             for index, variant in enumerate(self.responses.variants(key)):
                 text = variant.format(**{name: (values or {})[name] for name in needed})
                 for sentence in split_sentences(text, max_chars):
-                    out.append(Prompt(sentence, key, index, pin=pin, first=first))
+                    out.append(Prompt(sentence, key, index, pin=pin, stage=stage))
                     seen.add((sentence, False))
 
-        add(keys.STOP_DONE, pin=True)
+        add(keys.STOP_DONE, FIRST, pin=True)
         for phase, text in self.cue_texts().items():
-            out.append(Prompt(text, keys.cue(phase), cue=phase, pin=True, first=True))
+            out.append(Prompt(text, keys.cue(phase), cue=phase, pin=True, stage=FIRST))
         for key in self.first_lines():
-            add(key)
+            add(key, FIRST)
         for key in URGENT_KEYS:
-            add(key, pin=True, first=False)
+            add(key, URGENT, pin=True)
         for key in self.note_keys():
-            add(key, first=False)
+            add(key, TIMED)
         for line in self.responses.all_texts():
             for sentence in split_sentences(line, max_chars):
                 if (sentence, False) not in seen:
@@ -186,18 +191,20 @@ class Assets:
         max_chars: int,
         values: Mapping[str, object] | None = None,
         *,
-        first_done: Callable[[], None] | None = None,
+        done: Callable[[int], None] | None = None,
     ) -> int:
         """Bring every fixed prompt in, most urgent first, from disk or the voice (one at a
         time, so a live request waits for at most one render). A cue that outlasts its
-        phase is logged and left out: its phase keeps its chime. `first_done` is called
-        once the `first` prompts are in. Returns how many were rendered."""
+        phase is logged and left out: its phase keeps its chime. `done(stage)` is called as
+        each stage is complete (every stage, in order). Returns how many were rendered."""
         spoken: dict[tuple[str, int], float] = {}
         rendered = clips.renders
+        stage = FIRST
         for prompt in self.prompts(max_chars, values):
-            if not prompt.first and first_done is not None:
-                first_done()
-                first_done = None
+            while stage < prompt.stage:
+                if done is not None:
+                    done(stage)
+                stage += 1
             trim = prompt.cue is not None
             clip = await clips.clip(prompt.text, trim=trim, pin=prompt.pin)
             self.measured(prompt, clip, spoken)
@@ -210,8 +217,9 @@ class Assets:
                     prompt.key,
                     misfit,
                 )
-        if first_done is not None:
-            first_done()
+        for rest in range(stage, LAST + 1):
+            if done is not None:
+                done(rest)
         return clips.renders - rendered
 
 

@@ -47,21 +47,22 @@ def trim_silence(wav: bytes, *, threshold: float = 0.02, pad: float = 0.02) -> b
     if not samples:
         return wav
     level = threshold * max(1, *samples, -min(samples))
-    loud = [i for i, x in enumerate(samples) if abs(x) > level]
-    if not loud:
+    size = len(samples)
+    # Scan in from each end: only the quiet edges are visited sample by sample.
+    first = next((i for i in range(size) if abs(samples[i]) > level), None)
+    if first is None:
         return wav
+    last = next(i for i in range(size - 1, -1, -1) if abs(samples[i]) > level)
     margin = int(pad * rate)
-    start = max(0, loud[0] - margin)
-    end = min(len(samples), loud[-1] + margin)
-    cut = [float(x) for x in samples[start:end]]
+    start = max(0, first - margin)
+    end = min(size, last + margin)
+    cut = samples[start:end]
     fade = min(margin, len(cut) // 2)
-    if fade > 0:
-        step = math.pi / (fade - 1) if fade > 1 else 0.0
-        for i in range(fade):
-            ramp = 0.5 - 0.5 * math.cos(i * step)
-            cut[i] *= ramp
-            cut[len(cut) - 1 - i] *= ramp
-    out = array("h", (round(x) for x in cut))
+    step = math.pi / (fade - 1) if fade > 1 else 0.0
+    for i in range(fade):
+        ramp = 0.5 - 0.5 * math.cos(i * step)
+        cut[i] = round(cut[i] * ramp)
+        cut[len(cut) - 1 - i] = round(cut[len(cut) - 1 - i] * ramp)
     if sys.byteorder == "big":  # pragma: no cover
-        out.byteswap()
-    return wav_bytes(out.tobytes(), rate)
+        cut.byteswap()
+    return wav_bytes(cut.tobytes(), rate)

@@ -39,6 +39,7 @@ from skill.breathing.runner import BreathingControl
 from skill.config.loader import parse_config
 from skill.config.settings import Config
 from skill.demo.speaker import BedsideSpeaker
+from skill.language import keys
 from skill.language.nlu import Recognizer
 from skill.language.responses import ResponseBook, response_path
 from skill.language.templates import DEFAULT_ROUTINES
@@ -80,6 +81,8 @@ PLAYER: Mapping[str, Any] = {
 """A generic music player device, as config.yaml describes one."""
 
 RESPONSES = ResponseBook.load(response_path(project_dir() / "responses", "en"))
+CUE_TEXTS = frozenset(text for key in keys.CUE_KEYS for text in RESPONSES.variants(key))
+"""Every breathing cue's words (the only sentences the skill trims)."""
 """The shipped English lines (only to look up which key a heard sentence belongs to)."""
 
 
@@ -113,11 +116,12 @@ class FakeVoice:
     def synthesize(self, sentence: str) -> bytes:
         """Render one sentence to a complete WAV file (runs on the cache's worker thread)."""
         wav = fake_wav(sentence)
-        trimmed = trim_silence(wav)
+        trimmed = trim_silence(wav) if sentence in CUE_TEXTS else None  # only cues are trimmed
         with self._lock:
             self.rendered.append(sentence)
             self._heard[wav] = Heard("speech", sentence)
-            self._heard[trimmed] = Heard("cue", sentence)
+            if trimmed is not None:
+                self._heard[trimmed] = Heard("cue", sentence)
         return wav
 
     def heard(self, wav: bytes) -> Heard:
@@ -484,12 +488,13 @@ async def live_skill(
     speaker_scale: float | None = None,
     topics: Iterable[str] = ("hermes/#", "aftercare/#", "home/#"),
     fake_voice: FakeVoice | None = None,
-    wait_voice: Literal["all", "first", "no"] = "all",
+    wait_voice: Literal["all", "timed", "first", "no"] = "timed",
     **config: Any,
 ) -> AsyncIterator[Bedside]:
     """The real skill on a real broker (None: `mqtt.host: embedded`) with the fake voice,
-    once its voice has rendered every fixed prompt (`wait_voice="first"`: the stop replies,
-    cues and first lines only; "no": right after `online`)."""
+    once its voice has rendered every line a breathing session times (`wait_voice`:
+    "all": every fixed prompt; "first": the stop reply, cues and first lines only; "no":
+    right after `online`); the rest renders meanwhile, as after a real start."""
     if broker is None:
         settings = make_config("embedded", 0, tmp_path / "data", **config)
     else:
@@ -513,6 +518,8 @@ async def live_skill(
     async with runtime:
         if wait_voice == "all":
             await runtime.voice_ready()
+        elif wait_voice == "timed":
+            await runtime.voice_started(runtime.timed)
         elif wait_voice == "first":
             await runtime.voice_started()
         recorder = MqttRecorder(runtime.host, runtime.port, tuple(topics))
