@@ -2,10 +2,11 @@
 
 Nothing here runs inside the skill's process. The benchmark starts Mosquitto on a free
 loopback port, writes a config.yaml and starts ``python -m skill run --config …`` as a child
-(prefixed by ``taskset -c 0`` for one core, and put in a cgroup v1 CPU quota where the
-machine allows), and measures everything from outside through the broker: a separate paho
-client in this process stamps ``online`` on ``aftercare/status``, every clip on the sites'
-playBytes topics and the sites' retained states with ``time.monotonic()``. Memory and CPU
+(for one core: prefixed by ``taskset -c 0`` and held by a cgroup v1 cpuset; for a quota:
+a cgroup v1 ``cpu`` child, where the machine allows), and measures everything from outside
+through the broker: a separate paho client in this process stamps ``online`` on
+``aftercare/status``, every clip on the sites' playBytes topics and the sites' retained
+states with ``time.monotonic()``. Memory and CPU
 time of the skill's processes are read from /proc. Every loop is bounded in count and time;
 every child is stopped (SIGTERM, then SIGKILL) and every folder removed.
 
@@ -26,6 +27,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -65,7 +67,8 @@ from skill.hermes.mosquitto import LOOPBACK, Mosquitto, find_mosquitto, free_por
 from skill.room.homeassistant import state_topic
 from skill.voice.chimes import CHIME_KINDS, CHIME_RATE, ChimeKind, chime_wav
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("benchmarks.constrained")
+"""Not __name__: run with -m, that is __main__, outside the `benchmarks` logger."""
 
 ROOT = Path(__file__).resolve().parent.parent
 """The checkout: the skill's child processes run here, so `python -m skill` is this tree's."""
@@ -97,12 +100,14 @@ MATCH_LATE = STALE_AFTER
 """…and up to this much after (the runner drops a phase cue later than that)."""
 SAMPLE_EVERY = 0.2
 """Seconds between memory samples of the skill's processes."""
-CGROUP_V1 = Path("/sys/fs/cgroup/cpu")
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
 """Where a CPU quota is set up (cgroup v1 `cpu` controller)."""
+CGROUP_CPUSET = Path("/sys/fs/cgroup/cpuset")
+"""Where the skill is held to its cores (cgroup v1 `cpuset` controller)."""
 CGROUP_PERIOD_US = 100_000
 """cpu.cfs_period_us of the quota cgroups."""
-HEADER_BYTES = 44
-"""A WAV header: what the 50-site run keeps of each clip."""
+LOAD_KEEP_BYTES = 1024
+"""What the many-site run keeps of each message: a WAV header, a whole state (small JSON)."""
 
 
 # --- CPU configurations ----------------------------------------------------------------------
@@ -131,36 +136,57 @@ class Cpu:
 
 
 TWO_CORES = Cpu("2 cores")
-ONE_CORE = Cpu("1 core (taskset -c 0)", cpus="0")
+ONE_CORE = Cpu("1 core", cpus="0")
 HALF_CORE = Cpu("1 core at a 50 % quota", cpus="0", quota=0.5)
 
 
-class CpuQuota:
-    """A child cgroup of the v1 `cpu` controller with cfs_quota_us set; removed on close."""
+class Cgroups:
+    """The skill's own v1 cgroups: a cpuset (its cores) and/or a CPU quota; removed on close.
 
-    def __init__(self, cores: float, name: str) -> None:
-        self.path = CGROUP_V1 / f"aftercare-bench-{os.getpid()}-{name}"
-        self.path.mkdir()
-        try:
-            (self.path / "cpu.cfs_period_us").write_text(f"{CGROUP_PERIOD_US}\n")
-            (self.path / "cpu.cfs_quota_us").write_text(f"{round(cores * CGROUP_PERIOD_US)}\n")
-        except OSError:
-            self.path.rmdir()
-            raise
+    A cpuset, not only `taskset`: onnxruntime sets the affinity of each of its threads
+    itself, which takes them out of a taskset mask, but never out of a cpuset.
+    """
+
+    def __init__(self, name: str, *, cpus: str | None, quota: float | None) -> None:
+        self.paths: list[Path] = []
+        self._quota: Path | None = None
         self.throttled = 0
         """Periods in which the quota held the processes back (cpu.stat nr_throttled)."""
         self.periods = 0
         """Periods in which they ran (cpu.stat nr_periods)."""
+        try:
+            if cpus is not None:
+                path = self._make(CGROUP_CPUSET, name)
+                mems = (CGROUP_CPUSET / "cpuset.mems").read_text().strip()
+                (path / "cpuset.cpus").write_text(f"{cpus}\n")
+                (path / "cpuset.mems").write_text(f"{mems}\n")
+            if quota is not None:
+                path = self._quota = self._make(CGROUP_CPU, name)
+                (path / "cpu.cfs_period_us").write_text(f"{CGROUP_PERIOD_US}\n")
+                (path / "cpu.cfs_quota_us").write_text(f"{round(quota * CGROUP_PERIOD_US)}\n")
+        except OSError:
+            self.close()
+            raise
 
-    @property
-    def procs(self) -> Path:
-        """Write a pid here to move it into the cgroup."""
-        return self.path / "cgroup.procs"
+    def _make(self, controller: Path, name: str) -> Path:
+        path = controller / f"aftercare-bench-{os.getpid()}-{name}"
+        path.mkdir()
+        self.paths.append(path)
+        return path
+
+    def wrap(self, command: Sequence[str]) -> list[str]:
+        """The command, moved into the cgroups by a shell before it is exec'd."""
+        if not self.paths:
+            return list(command)
+        moves = " && ".join(f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))}" for p in self.paths)
+        return ["sh", "-c", f'{moves} && exec "$@"', "sh", *command]
 
     def read_stat(self) -> None:
-        """Take nr_periods and nr_throttled from cpu.stat."""
+        """Take nr_periods and nr_throttled from the quota's cpu.stat."""
+        if self._quota is None:
+            return
         with contextlib.suppress(OSError, ValueError):
-            for line in (self.path / "cpu.stat").read_text().splitlines():
+            for line in (self._quota / "cpu.stat").read_text().splitlines():
                 name, _, value = line.partition(" ")
                 if name == "nr_throttled":
                     self.throttled = int(value)
@@ -168,28 +194,31 @@ class CpuQuota:
                     self.periods = int(value)
 
     def close(self) -> None:
-        """Remove the cgroup (its processes have ended; retried briefly)."""
+        """Remove the cgroups (their processes have ended; retried briefly)."""
         self.read_stat()
-        for _ in range(20):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.1)
-        log.warning("could not remove %s (a process is still in it)", self.path)
+        for path in reversed(self.paths):
+            for _ in range(20):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                log.warning("could not remove %s (a process is still in it)", path)
+        self.paths.clear()
 
 
-def quota_problem() -> str | None:
-    """Why no CPU quota can be set here (None: it can)."""
-    if not (CGROUP_V1 / "cpu.cfs_quota_us").is_file():
-        return f"no cgroup v1 cpu controller at {CGROUP_V1}"
+def cgroup_problem(*, cpus: str | None = None, quota: float | None = None) -> str | None:
+    """Why such a cgroup cannot be made here (None: it can)."""
+    controller = CGROUP_CPUSET if cpus is not None else CGROUP_CPU
+    if not (controller / "cgroup.procs").is_file():
+        return f"no cgroup v1 controller at {controller}"
     try:
-        probe = CpuQuota(0.5, "probe")
+        Cgroups("probe", cpus=cpus, quota=quota).close()
     except OSError as err:
-        return f"cannot create a cgroup under {CGROUP_V1}: {err.strerror or err}"
-    probe.close()
+        return f"cannot create a cgroup under {controller}: {err.strerror or err}"
     return None
 
 
@@ -295,14 +324,14 @@ class SkillProcess:
     """`python -m skill run` as a child: started, watched from /proc, stopped, cleaned up."""
 
     def __init__(
-        self, root: Path, name: str, port: int, cpu: Cpu, *, warm: bool, quota: CpuQuota | None
+        self, root: Path, name: str, port: int, cpu: Cpu, *, warm: bool, cgroups: Cgroups
     ) -> None:
         self.folder = data_dir(root, name, warm=warm)
         self.config = root / f"{name}.yaml"
         self.config.write_text(yaml.safe_dump(skill_config(self.folder, port)), encoding="utf-8")
         self.stderr = root / f"{name}.log"
         self.cpu = cpu
-        self.quota = quota
+        self.cgroups = cgroups
         self.memory = Memory()
         self.began = 0.0
         """time.monotonic() just before the child was started."""
@@ -311,13 +340,12 @@ class SkillProcess:
 
     @property
     def command(self) -> list[str]:
-        """The command line, with taskset and the cgroup move in front when asked for."""
-        command = [sys.executable, "-m", "skill", "run", "--config", str(self.config)]
-        if self.cpu.cpus is not None:
-            command = ["taskset", "-c", self.cpu.cpus, *command]
-        if self.quota is not None:  # into the cgroup before anything of the skill runs
-            command = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.quota.procs), *command]
-        return command
+        """The command line, with taskset and the cgroup moves in front when asked for."""
+        return pinned(
+            [sys.executable, "-m", "skill", "run", "--config", str(self.config)],
+            self.cpu,
+            self.cgroups,
+        )
 
     @property
     def pid(self) -> int:
@@ -393,23 +421,35 @@ class SkillProcess:
         return proc.returncode
 
 
+def pinned(command: Sequence[str], cpu: Cpu, cgroups: Cgroups) -> list[str]:
+    """`taskset -c` in front (when cores are given), then the moves into the cgroups."""
+    inner = list(command)
+    if cpu.cpus is not None:
+        inner = ["taskset", "-c", cpu.cpus, *inner]
+    return cgroups.wrap(inner)
+
+
+def cgroups_for(cpu: Cpu, name: str, *, cpuset: bool) -> Cgroups:
+    """The cgroups a configuration needs (a cpuset only where the machine allows one)."""
+    return Cgroups(name, cpus=cpu.cpus if cpuset else None, quota=cpu.quota)
+
+
 @contextlib.asynccontextmanager
 async def skill_process(
-    root: Path, name: str, port: int, cpu: Cpu, *, warm: bool
+    root: Path, name: str, port: int, cpu: Cpu, *, warm: bool, cpuset: bool
 ) -> AsyncIterator[SkillProcess]:
-    """A started skill child (in its quota cgroup, if any); always stopped and removed."""
-    quota = CpuQuota(cpu.quota, name) if cpu.quota is not None else None
+    """A started skill child (in its cgroups, if any); always stopped and removed."""
+    cgroups = cgroups_for(cpu, name, cpuset=cpuset)
     skill: SkillProcess | None = None
     try:
-        skill = SkillProcess(root, name, port, cpu, warm=warm, quota=quota)
+        skill = SkillProcess(root, name, port, cpu, warm=warm, cgroups=cgroups)
         await skill.start()
         yield skill
     finally:
         if skill is not None:
             await skill.stop()
             shutil.rmtree(skill.folder, ignore_errors=True)
-        if quota is not None:
-            quota.close()
+        cgroups.close()
 
 
 async def wait_arrival(
@@ -719,7 +759,7 @@ class Settings:
 
     runs: int = 5
     """Starts per CPU configuration and cache state."""
-    cell_budget: float = 45.0
+    cell_budget: float = 30.0
     """Seconds after which a cell starts no further run (slow cold starts)."""
     cpus: tuple[Cpu, ...] = (TWO_CORES, ONE_CORE, HALF_CORE)
     """CPU configurations of the startup table."""
@@ -870,8 +910,10 @@ class Report:
 class Bench:
     """What the measurements share: the folder, the broker, intents, chimes, the report."""
 
-    def __init__(self, root: Path, port: int, report: Report) -> None:
+    def __init__(self, root: Path, port: int, report: Report, *, cpuset: bool) -> None:
         self.root = root
+        self.cpuset = cpuset
+        """One core is held by a cpuset cgroup (not only by taskset)."""
         self.port = port
         self.report = report
         self.config = bench_config(root / "intents", pattern=PATTERN, broker=(LOOPBACK, port))
@@ -898,7 +940,9 @@ async def prepare_cache(bench: Bench) -> None:
     """Run the skill once on the persistent clip cache until quiet (renders what is missing)."""
     began = time.monotonic()
     with bench.recorder([STATUS_TOPIC]) as recorder:
-        async with skill_process(bench.root, "prepare", bench.port, TWO_CORES, warm=True) as skill:
+        async with skill_process(
+            bench.root, "prepare", bench.port, TWO_CORES, warm=True, cpuset=False
+        ) as skill:
             await wait_online(recorder, skill)
             await skill.wait_quiet()
             bench.report.prepare_memory = skill.memory
@@ -922,16 +966,18 @@ async def startup_cell(bench: Bench, cpu: Cpu, *, warm: bool, runs: int, budget:
             recorder.clear()
             name = bench.name("warm" if warm else "cold")
             try:
-                async with skill_process(bench.root, name, bench.port, cpu, warm=warm) as skill:
+                async with skill_process(
+                    bench.root, name, bench.port, cpu, warm=warm, cpuset=bench.cpuset
+                ) as skill:
                     start = Start(await wait_online(recorder, skill))
                     if not warm:
                         await _first_audio(bench, recorder, skill, start)
                     cell.starts.append(start)
                     cell.memory.append(skill.memory)
-                    if skill.quota is not None:
-                        quota = skill.quota
-                        quota.read_stat()
-                        cell.throttled = f"{quota.throttled} of {quota.periods} periods"
+                    if cpu.quota is not None:
+                        skill.cgroups.read_stat()
+                        groups = skill.cgroups
+                        cell.throttled = f"{groups.throttled} of {groups.periods} periods"
             except (TimeoutError, RuntimeError) as err:
                 cell.failures.append(str(err))
     cell.seconds = time.monotonic() - began
@@ -960,7 +1006,9 @@ async def cue_run(bench: Bench, minutes: int) -> CueRun:
     offsets = phase_offsets(bench.config, minutes)
     sentence = f"{NUMBER_WORDS[minutes]} minutes of {PATTERN} breathing"
     with bench.recorder([STATUS_TOPIC, PLAY_BYTES, STATE_TOPICS]) as recorder:
-        async with skill_process(bench.root, "cue", bench.port, ONE_CORE, warm=False) as skill:
+        async with skill_process(
+            bench.root, "cue", bench.port, ONE_CORE, warm=False, cpuset=bench.cpuset
+        ) as skill:
             try:
                 run.online = await wait_online(recorder, skill)
                 sent = recorder.publish(*bench.intents.message(sentence))
@@ -988,8 +1036,10 @@ async def load_run(bench: Bench, sites: int, minutes: int) -> LoadRun:
     sentence = f"{NUMBER_WORDS[minutes]} minutes of {PATTERN} breathing"
     messages = [bench.intents.message(sentence, site) for site in names]  # recognized beforehand
     topics = [STATUS_TOPIC, PLAY_BYTES_ALL, STATE_TOPICS]
-    with bench.recorder(topics, keep=HEADER_BYTES) as recorder:
-        async with skill_process(bench.root, "load", bench.port, ONE_CORE, warm=True) as skill:
+    with bench.recorder(topics, keep=LOAD_KEEP_BYTES) as recorder:
+        async with skill_process(
+            bench.root, "load", bench.port, ONE_CORE, warm=True, cpuset=bench.cpuset
+        ) as skill:
             try:
                 await wait_online(recorder, skill)
                 log.info("constrained: waiting until the skill is quiet")
@@ -1030,27 +1080,30 @@ print(json.dumps({"import": imported - began, "construct": built - imported,
 """Runs in a fresh process: the voice's load, until its first sentence is rendered."""
 
 
-async def _python(code: str, *, pinned: bool, within: float = 120.0) -> tuple[float, str, str]:
-    """Run `python -c code` in the checkout (on core 0 if pinned): wall s, stdout, stderr."""
-    command = [sys.executable, "-c", code]
-    if pinned:
-        command = ["taskset", "-c", ONE_CORE.cpus or "0", *command]
-    began = time.monotonic()
-    child = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=ROOT,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def _python(
+    bench: Bench, code: str, flags: Sequence[str] = (), within: float = 120.0
+) -> tuple[float, str, str]:
+    """`python [flags] -c code` in the checkout on one core: wall s, stdout, stderr."""
+    cgroups = cgroups_for(ONE_CORE, bench.name("probe"), cpuset=bench.cpuset)
     try:
-        out, err = await asyncio.wait_for(child.communicate(), within)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            child.kill()
-        await child.wait()
-        raise
-    wall = time.monotonic() - began
+        began = time.monotonic()
+        child = await asyncio.create_subprocess_exec(
+            *pinned([sys.executable, *flags, "-c", code], ONE_CORE, cgroups),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(child.communicate(), within)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            await child.wait()
+            raise
+        wall = time.monotonic() - began
+    finally:
+        cgroups.close()
     if child.returncode != 0:
         raise RuntimeError(f"python -c failed ({child.returncode}): {err.decode()[-300:]}")
     return wall, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
@@ -1059,23 +1112,23 @@ async def _python(code: str, *, pinned: bool, within: float = 120.0) -> tuple[fl
 _IMPORTTIME = re.compile(r"import time:\s*\d+\s*\|\s*(\d+)\s*\|\s*skill\.cli\s*$", re.MULTILINE)
 
 
-async def measure_imports(settings: Settings, report: Report) -> None:
+async def measure_imports(bench: Bench, settings: Settings) -> None:
     """Import time of skill.cli and the voice's load, each in fresh one-core processes."""
-    found = report.imports
+    found = bench.report.imports
     try:
         for _ in range(settings.import_runs):
-            found.bare.append((await _python("pass", pinned=True))[0])
-            found.wall.append((await _python("import skill.cli", pinned=True))[0])
-            _, _, err = await _python("import skill.cli", pinned=True, within=60.0)
+            found.bare.append((await _python(bench, "pass"))[0])
+            found.wall.append((await _python(bench, "import skill.cli"))[0])
+            _, _, err = await _python(bench, "import skill.cli", ("-X", "importtime"))
             match = _IMPORTTIME.search(err)
             if match is not None:
                 found.importtime.append(int(match.group(1)) / 1e6)
         for _ in range(settings.voice_runs):
-            wall, out, _ = await _python(_VOICE_PROBE, pinned=True)
+            wall, out, _ = await _python(bench, _VOICE_PROBE)
             values = json.loads(out.strip().splitlines()[-1])
             found.voice.append({**{k: float(v) for k, v in values.items()}, "wall": wall})
     except (TimeoutError, RuntimeError, ValueError, IndexError) as err:
-        report.failures.append(f"imports: {err}")
+        bench.report.failures.append(f"imports: {err}")
 
 
 # --- The benchmark ---------------------------------------------------------------------------
@@ -1088,11 +1141,19 @@ async def run(settings: Settings = Settings()) -> Report:
     binary = find_mosquitto()
     if binary is None:
         raise RuntimeError("this benchmark needs mosquitto (apt install mosquitto)")
-    problem = quota_problem()
+    problem = cgroup_problem(quota=HALF_CORE.quota)
+    pin_problem = cgroup_problem(cpus=ONE_CORE.cpus)
     facts = dict(machine())
     report.facts = [
         ("CPU", facts.get("CPU", "?")),
         ("Cores on the machine", facts.get("Cores", "?")),
+        (
+            "One core",
+            f"cgroup v1 cpuset.cpus = {ONE_CORE.cpus} and taskset -c {ONE_CORE.cpus}"
+            if pin_problem is None
+            else f"taskset -c {ONE_CORE.cpus} only ({pin_problem}): onnxruntime's threads "
+            "set their own affinity and may run on other cores",
+        ),
         (
             "CPU quota",
             "cgroup v1 cpu.cfs_quota_us" if problem is None else f"not possible: {problem}",
@@ -1105,9 +1166,9 @@ async def run(settings: Settings = Settings()) -> Report:
         port = free_port()
         broker = Mosquitto(binary, port)
         broker.wait_ready(10.0)
-        bench = Bench(root, port, report)
+        bench = Bench(root, port, report, cpuset=pin_problem is None)
         log.info("constrained: import and voice load times")
-        await measure_imports(settings, report)
+        await measure_imports(bench, settings)
         log.info("constrained: preparing the clip cache")
         try:
             await prepare_cache(bench)
@@ -1256,7 +1317,7 @@ def _cue_table(cue: CueRun) -> str:
         f"{cue.minutes} min, cold, {ONE_CORE.label} ({cue.wall:.0f} s)",
         ms(cue.online, 0),
         *_anchored_cells(cue.result),
-        f"{cue.skill_cpu:.0%}" if not math.isnan(cue.skill_cpu) else "—",
+        f"{cue.skill_cpu:.1%}" if not math.isnan(cue.skill_cpu) else "—",
         verdict(cue.ok),
     ]
     return table(header, [row])
@@ -1298,7 +1359,7 @@ def _load_table(load: LoadRun) -> str:
         f"{worst.site}: {ms(percentile(worst.latenesses, 99), 1)} / {ms(max(worst.latenesses), 1)}"
         if worst is not None
         else "—",
-        f"{load.skill_cpu:.0%}" if not math.isnan(load.skill_cpu) else "—",
+        f"{load.skill_cpu:.1%}" if not math.isnan(load.skill_cpu) else "—",
         verdict(load.ok),
     ]
     return table(header, [row])
@@ -1345,10 +1406,12 @@ def markdown(report: Report) -> str:
         "The skill runs as `python -m skill run --config …` in a process of its own, on "
         "Mosquitto on 127.0.0.1; everything is measured from this separate process through "
         "the broker (a paho subscriber, `time.monotonic()`) and from /proc. *1 core*: "
-        "`taskset -c 0` (Mosquitto and this process are not pinned). *Quota*: a cgroup v1 "
-        f"child with `cpu.cfs_quota_us` / `cpu.cfs_period_us` = {HALF_CORE.quota:g} of "
-        f"{CGROUP_PERIOD_US} µs, on top of the pinning. *Warm*: the data_dir's cache/ holds "
-        "every clip (the persistent benchmark cache); *cold*: an empty data_dir.",
+        "`taskset -c 0` and a cgroup v1 cpuset holding only core 0 (onnxruntime sets its "
+        "threads' affinity itself, which escapes taskset alone); Mosquitto and this process "
+        "are not pinned. *Quota*: also a cgroup v1 `cpu` child with `cpu.cfs_quota_us` / "
+        f"`cpu.cfs_period_us` = {HALF_CORE.quota:g} of {CGROUP_PERIOD_US} µs. *Warm*: the "
+        "data_dir's cache/ holds every clip (the persistent benchmark cache); *cold*: an "
+        "empty data_dir.",
         table(["", ""], [[k, v] for k, v in report.facts]),
         "### Process start → `online`",
         "From just before the child is started to the retained `online` on "
@@ -1406,8 +1469,8 @@ def markdown(report: Report) -> str:
         f"samples). Target: ≤ {MEMORY_TARGET:.0f} MiB.",
         _memory_table(report),
         "### Import and voice load",
-        "Fresh processes pinned to core 0, in the checkout. The voice probe times the import "
-        "of the voice module, `PiperSynthesizer(VoiceSettings())` and its first sentence "
+        "Fresh processes on core 0 (as *1 core*), in the checkout. The voice probe times the "
+        "import of the voice module, `PiperSynthesizer(VoiceSettings())` and its first sentence "
         "(the constructor may become lazy: *constructed until first sentence rendered* is "
         "the number that stays comparable).",
         _imports_table(report.imports),
