@@ -635,6 +635,8 @@ class Cell:
     """The runs that came online."""
     failures: list[str] = field(default_factory=list)
     """Runs that did not."""
+    audio_failures: list[str] = field(default_factory=list)
+    """Cold runs that came online but played nothing (or nothing spoken) in time."""
     skipped: str | None = None
     """Why the cell was not run at all."""
     throttled: str = ""
@@ -655,9 +657,12 @@ class Cell:
 
     @property
     def ok(self) -> bool:
-        """Every run came online within the target."""
+        """Every run came online within the target (a quota has none: False)."""
         return (
-            bool(self.starts) and not self.failures and max(self.online()) <= self.cpu.online_target
+            self.cpu.quota is None
+            and bool(self.starts)
+            and not self.failures
+            and max(self.online()) <= self.cpu.online_target
         )
 
 
@@ -841,7 +846,11 @@ class Report:
         """Rows of the Targets table: target, holds, where."""
         rows: list[list[str]] = []
         for cpu_target, one_core in ((ONLINE_TWO_CORES, False), (ONLINE_ONE_CORE, True)):
-            cells = [c for c in self.cells if c.cpu.one_core == one_core and c.skipped is None]
+            cells = [
+                c
+                for c in self.cells
+                if c.cpu.one_core == one_core and c.cpu.quota is None and c.skipped is None
+            ]
             rows.append(
                 [
                     f"whole process: start → `online` ≤ {cpu_target:g} s on "
@@ -856,11 +865,16 @@ class Report:
                 ]
             )
         first = self.cold_one_core_first_audio()
+        silent = sum(
+            len(c.audio_failures)
+            for c in self.cells
+            if not c.warm and c.cpu.one_core and c.cpu.quota is None
+        )
         rows.append(
             [
                 f'"start breathing" → first audio ≤ {FIRST_AUDIO_TARGET:g} s, empty cache, '
                 "one core",
-                verdict(bool(first) and max(first) <= FIRST_AUDIO_TARGET),
+                verdict(bool(first) and max(first) <= FIRST_AUDIO_TARGET and not silent),
                 f"{len(first)} runs, max {ms(max(first, default=math.nan), 0)} ms",
             ]
         )
@@ -969,17 +983,20 @@ async def startup_cell(bench: Bench, cpu: Cpu, *, warm: bool, runs: int, budget:
                 async with skill_process(
                     bench.root, name, bench.port, cpu, warm=warm, cpuset=bench.cpuset
                 ) as skill:
+                    cell.memory.append(skill.memory)  # filled in while it runs
                     start = Start(await wait_online(recorder, skill))
-                    if not warm:
-                        await _first_audio(bench, recorder, skill, start)
                     cell.starts.append(start)
-                    cell.memory.append(skill.memory)
+                    if not warm:
+                        try:
+                            await _first_audio(bench, recorder, skill, start)
+                        except (TimeoutError, RuntimeError) as err:
+                            cell.audio_failures.append(str(err))
                     if cpu.quota is not None:
                         skill.cgroups.read_stat()
                         groups = skill.cgroups
                         cell.throttled = f"{groups.throttled} of {groups.periods} periods"
-            except (TimeoutError, RuntimeError) as err:
-                cell.failures.append(str(err))
+            except (TimeoutError, RuntimeError, OSError) as err:
+                cell.failures.append(f"{type(err).__name__}: {err}")
     cell.seconds = time.monotonic() - began
     return cell
 
@@ -1219,30 +1236,24 @@ def _seconds(values: Sequence[float], digits: int = 2) -> list[str]:
 def _startup_table(report: Report) -> str:
     rows: list[list[str]] = []
     for cell in report.cells:
+        target = (
+            f"≤ {cell.cpu.online_target * 1000:.0f}" if cell.cpu.quota is None else "— (stress)"
+        )
         if cell.skipped is not None:
-            rows.append(
-                [
-                    cell.cpu.label,
-                    "warm" if cell.warm else "cold",
-                    "0",
-                    "—",
-                    "—",
-                    "—",
-                    f"≤ {cell.cpu.online_target * 1000:.0f}",
-                    f"not run: {cell.skipped}",
-                ]
-            )
+            cache = "warm" if cell.warm else "cold"
+            rows.append([cell.cpu.label, cache, "0", "—", "—", "—", target, cell.skipped])
             continue
         note = f"{len(cell.failures)} failed" if cell.failures else ""
         if cell.throttled:
             note = ", ".join(filter(None, [note, f"throttled in {cell.throttled}"]))
+        holds = verdict(cell.ok) if cell.cpu.quota is None else "—"
         rows.append(
             [
                 cell.cpu.label,
                 "warm" if cell.warm else "cold",
                 *_spread(cell.online()),
-                f"≤ {cell.cpu.online_target * 1000:.0f}",
-                verdict(cell.ok) + (f" ({note})" if note else ""),
+                target,
+                holds + (f" ({note})" if note else ""),
             ]
         )
     header = ["CPU", "cache", "runs", "median ms", "min ms", "max ms", "target ms", "holds"]
@@ -1258,13 +1269,17 @@ def _first_audio_table(report: Report) -> str:
         voice = [s.first_voice for s in cell.starts if s.first_voice is not None]
         chimes = [s.first_chime for s in cell.starts if s.first_chime is not None]
         applies = cell.cpu.one_core and cell.cpu.quota is None
+        silent = f" ({len(cell.audio_failures)} failed)" if cell.audio_failures else ""
         rows.append(
             [
                 cell.cpu.label,
-                *_spread(first),
+                f"{len(first)}{silent}",
+                *_spread(first)[1:],
                 f"{len(chimes)}" + (f" ({', '.join(sorted(set(chimes)))})" if chimes else ""),
                 *_spread(voice)[1:],
-                verdict(bool(first) and max(first) <= FIRST_AUDIO_TARGET) if applies else "—",
+                verdict(bool(first) and max(first) <= FIRST_AUDIO_TARGET and not silent)
+                if applies
+                else "—",
             ]
         )
     header = [
@@ -1480,7 +1495,9 @@ def markdown(report: Report) -> str:
         if not math.isnan(report.prepare)
         else []
     )
-    failures = [*report.failures] + [f"{c.label}: {f}" for c in report.cells for f in c.failures]
+    failures = [*report.failures] + [
+        f"{c.label}: {f}" for c in report.cells for f in (*c.failures, *c.audio_failures)
+    ]
     if failures:
         notes.append("Failures: " + "; ".join(failures))
     notes.append(f"Benchmark wall time: {report.seconds:.0f} s.")
