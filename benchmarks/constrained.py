@@ -303,15 +303,22 @@ class Memory:
 # --- One skill process -------------------------------------------------------------------------
 
 
-def skill_config(folder: Path, port: int) -> dict[str, Any]:
-    """The config.yaml of a benchmark skill: the fields of harness.bench_config, on Mosquitto."""
-    return {
+def skill_config(folder: Path, port: int, sites: Sequence[str] = ()) -> dict[str, Any]:
+    """The config.yaml of a benchmark skill: the fields of harness.bench_config, on Mosquitto.
+
+    `sites` become the allowlist: without one the skill serves only the first 32 site ids
+    it hears (skill.service.OPEN_SITES_MAX).
+    """
+    raw: dict[str, Any] = {
         "mqtt": {"host": LOOPBACK, "port": port},
         "voice": {"engine": "piper", "model": "bundled"},
         "breathing": {"pattern": PATTERN, "style": "voice"},
         "data_dir": str(folder),
         "log_level": "WARNING",
     }
+    if sites:
+        raw["sites"] = list(sites)
+    return raw
 
 
 def chime_names() -> dict[bytes, str]:
@@ -324,11 +331,20 @@ class SkillProcess:
     """`python -m skill run` as a child: started, watched from /proc, stopped, cleaned up."""
 
     def __init__(
-        self, root: Path, name: str, port: int, cpu: Cpu, *, warm: bool, cgroups: Cgroups
+        self,
+        root: Path,
+        name: str,
+        port: int,
+        cpu: Cpu,
+        *,
+        warm: bool,
+        cgroups: Cgroups,
+        sites: Sequence[str] = (),
     ) -> None:
         self.folder = data_dir(root, name, warm=warm)
         self.config = root / f"{name}.yaml"
-        self.config.write_text(yaml.safe_dump(skill_config(self.folder, port)), encoding="utf-8")
+        raw = skill_config(self.folder, port, sites)
+        self.config.write_text(yaml.safe_dump(raw), encoding="utf-8")
         self.stderr = root / f"{name}.log"
         self.cpu = cpu
         self.cgroups = cgroups
@@ -436,13 +452,20 @@ def cgroups_for(cpu: Cpu, name: str, *, cpuset: bool) -> Cgroups:
 
 @contextlib.asynccontextmanager
 async def skill_process(
-    root: Path, name: str, port: int, cpu: Cpu, *, warm: bool, cpuset: bool
+    root: Path,
+    name: str,
+    port: int,
+    cpu: Cpu,
+    *,
+    warm: bool,
+    cpuset: bool,
+    sites: Sequence[str] = (),
 ) -> AsyncIterator[SkillProcess]:
     """A started skill child (in its cgroups, if any); always stopped and removed."""
     cgroups = cgroups_for(cpu, name, cpuset=cpuset)
     skill: SkillProcess | None = None
     try:
-        skill = SkillProcess(root, name, port, cpu, warm=warm, cgroups=cgroups)
+        skill = SkillProcess(root, name, port, cpu, warm=warm, cgroups=cgroups, sites=sites)
         await skill.start()
         yield skill
     finally:
@@ -1055,7 +1078,7 @@ async def load_run(bench: Bench, sites: int, minutes: int) -> LoadRun:
     topics = [STATUS_TOPIC, PLAY_BYTES_ALL, STATE_TOPICS]
     with bench.recorder(topics, keep=LOAD_KEEP_BYTES) as recorder:
         async with skill_process(
-            bench.root, "load", bench.port, ONE_CORE, warm=True, cpuset=bench.cpuset
+            bench.root, "load", bench.port, ONE_CORE, warm=True, cpuset=bench.cpuset, sites=names
         ) as skill:
             try:
                 await wait_online(recorder, skill)
