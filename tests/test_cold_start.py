@@ -99,13 +99,11 @@ async def test_a_breathing_session_starts_on_time_with_chimes_until_the_cues_are
     clips = bs.clips(after=asked)
     kinds = [(c.kind, c.text) for c in clips if c.text in ("inhale", "exhale", INHALE, EXHALE)]
     assert kinds[0] == ("chime", "inhale")
-    voiced = (
-        kinds.index(("cue", INHALE)) if ("cue", INHALE) in kinds else kinds.index(("cue", EXHALE))
-    )
+    voiced = next(i for i, (kind, _) in enumerate(kinds) if kind == "cue")
     assert all(kind == "chime" for kind, _ in kinds[:voiced])  # chimes until the voice...
     assert all(kind == "cue" for kind, _ in kinds[voiced:])  # ...then only its cues
     assert len(kinds) == 10  # five rounds: every phase marked once, none lost or doubled
-    assert not [c for c in clips if c.kind == "speech" and is_line(c.text, "breathing.intro")]
+    assert not [c for c in clips if c.kind == "speech" and is_line(c.text, "breathing.intro.calm")]
 
 
 @pytest.mark.asyncio
