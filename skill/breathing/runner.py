@@ -237,6 +237,11 @@ class BreathingRunner:
     def _chime(self, site_id: str, kind: str) -> None:
         self._output.chime(site_id, self._chimes[kind], kind)
 
+    async def _in_step(self, site_id: str, phase: str, seconds: float) -> None:
+        """The room and the published state follow a phase that has begun."""
+        self._room.breathe(site_id, phase, seconds)
+        self._status.phase(site_id, phase)
+
     def _emit(
         self,
         site_id: str,
@@ -250,10 +255,12 @@ class BreathingRunner:
 
         A phase cue whose clip is not ready (the voice still warming up after a start)
         is marked by its quiet-mode chime instead, on time: the session never waits.
+        The lamp and the published phase follow in the loop's next turn, after every
+        sound due at this moment: with many sites breathing in step, no cue waits behind
+        other sites' lights and states.
         """
         if cue.kind == "phase" and cue.phase is not None:
-            self._room.breathe(site_id, cue.phase, cue.seconds)
-            self._status.phase(site_id, cue.phase)
+            notes.spawn(self._in_step(site_id, cue.phase, cue.seconds))  # ends with the session
         if quiet:
             chime = cue.chime or QUIET_CHIMES.get(cue.phase or "") if cue.kind == "phase" else None
             if chime is not None:
