@@ -509,8 +509,13 @@ class SpokenLog:
 
 def _status_mib(field_name: str) -> float:
     """One memory line of /proc/self/status (e.g. VmRSS), in MiB; NaN when unreadable."""
+    return pid_mib("self", field_name)
+
+
+def pid_mib(pid: int | str, field_name: str) -> float:
+    """One memory line of /proc/<pid>/status (e.g. VmRSS), in MiB; NaN when unreadable."""
     with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
             if line.startswith(f"{field_name}:"):
                 return int(line.split()[1]) / 1024
     return math.nan
