@@ -18,7 +18,6 @@ jitter relative to the session's best cue; a constant delay of every cue cannot 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
 import contextlib
@@ -50,10 +49,12 @@ from benchmarks.harness import (
     Intents,
     Recorder,
     bench_config,
+    bench_raw,
     data_dir,
     machine,
     ms,
     percentile,
+    section_main,
     table,
     verdict,
 )
@@ -309,16 +310,7 @@ def skill_config(folder: Path, port: int, sites: Sequence[str] = ()) -> dict[str
     `sites` become the allowlist: without one the skill serves only the first 32 site ids
     it hears (skill.service.OPEN_SITES_MAX).
     """
-    raw: dict[str, Any] = {
-        "mqtt": {"host": LOOPBACK, "port": port},
-        "voice": {"engine": "piper", "model": "bundled"},
-        "breathing": {"pattern": PATTERN, "style": "voice"},
-        "data_dir": str(folder),
-        "log_level": "WARNING",
-    }
-    if sites:
-        raw["sites"] = list(sites)
-    return raw
+    return bench_raw(folder, host=LOOPBACK, port=port, pattern=PATTERN, sites=sites)
 
 
 def chime_names() -> dict[bytes, str]:
@@ -1530,12 +1522,11 @@ def markdown(report: Report) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """python -m benchmarks.constrained [--quick]: print the Markdown section."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (a few minutes)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("benchmarks").setLevel(logging.INFO)
-    print(markdown(asyncio.run(run(QUICK if args.quick else Settings()))))
+
+    async def section(quick: bool) -> str:
+        return markdown(await run(QUICK if quick else Settings()))
+
+    section_main(argv, __doc__, "fewer, shorter runs (a few minutes)", section)
 
 
 if __name__ == "__main__":

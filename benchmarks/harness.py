@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -10,6 +11,7 @@ import functools
 import heapq
 import itertools
 import json
+import logging
 import math
 import os
 import platform
@@ -19,7 +21,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -121,6 +123,38 @@ async def wait_quiet(
             raise TimeoutError(f"the process was still busy after {limit:.0f} s")
 
 
+def bench_raw(
+    data_dir: Path, *, host: str, port: int, pattern: str = "calm", sites: Sequence[str] = ()
+) -> dict[str, Any]:
+    """config.yaml's content for a benchmark skill: the shipped defaults, voice cues, the
+    real voice, clips cached under data_dir; `sites` the allowlist (empty: every site)."""
+    raw: dict[str, Any] = {
+        "mqtt": {"host": host, "port": port},
+        "voice": {"engine": "piper", "model": "bundled"},
+        "breathing": {"pattern": pattern, "style": "voice"},
+        "data_dir": str(data_dir),
+        "log_level": "WARNING",
+    }
+    if sites:
+        raw["sites"] = list(sites)
+    return raw
+
+
+def section_main(
+    argv: Sequence[str] | None,
+    doc: str | None,
+    quick_help: str,
+    section: Callable[[bool], Coroutine[Any, Any, str]],
+) -> None:
+    """The command line of one benchmark module: [--quick], its Markdown section on stdout."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("benchmarks").setLevel(logging.INFO)
+    print(asyncio.run(section(args.quick)))
+
+
 def bench_config(
     data_dir: Path,
     *,
@@ -135,15 +169,7 @@ def bench_config(
     `broker` (host, port) an already running broker instead of the embedded one.
     """
     host, port = broker if broker is not None else ("embedded", 0)
-    raw: dict[str, Any] = {
-        "mqtt": {"host": host, "port": port},
-        "voice": {"engine": "piper", "model": "bundled"},
-        "breathing": {"pattern": pattern, "style": "voice"},
-        "data_dir": str(data_dir),
-        "log_level": "WARNING",
-    }
-    if sites:
-        raw["sites"] = list(sites)
+    raw = bench_raw(data_dir, host=host, port=port, pattern=pattern, sites=sites)
     if devices:
         raw["devices"] = [dict(device) for device in devices]
     return parse_config(raw, path="<benchmark>")

@@ -12,7 +12,6 @@ cue exactly as in the cue-lateness benchmark (``start + offset x scale``).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import math
@@ -43,6 +42,7 @@ from benchmarks.harness import (
     data_dir,
     ms,
     percentile,
+    section_main,
     table,
     verdict,
     wait_quiet,
@@ -348,12 +348,11 @@ def markdown(report: Report) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """python -m benchmarks.load [--quick]: print the Markdown section."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="one 1-minute run (~1.5 min)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("benchmarks").setLevel(logging.INFO)
-    print(markdown(asyncio.run(run(QUICK if args.quick else Settings()))))
+
+    async def section(quick: bool) -> str:
+        return markdown(await run(QUICK if quick else Settings()))
+
+    section_main(argv, __doc__, "one 1-minute run (~1.5 min)", section)
 
 
 if __name__ == "__main__":
