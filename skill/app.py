@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Self
 from skill.assets import FIRST, TIMED, Assets, load_assets, load_synthesizer, speaking_config
 from skill.base.clock import Clock
 from skill.base.errors import BrokerError, VoiceError
-from skill.base.heap import freeze_heap, thaw_heap
+from skill.base.interpreter import freeze_heap, quick_handoff, thaw_heap
 from skill.breathing.runner import BreathingRunner
 from skill.care.followup import local_zone
 from skill.care.reminders import Reminders
@@ -223,6 +224,7 @@ class Runtime:
     async def _start(self) -> None:
         config = self.config
         loop = asyncio.get_running_loop()
+        self._stack.callback(sys.setswitchinterval, quick_handoff())
         if config.mqtt.embedded:
             broker = self._broker = EmbeddedBroker(port=config.mqtt.port or None)
             await broker.__aenter__()
