@@ -52,7 +52,7 @@ from skill.voice.worker import VoiceProcess
 log = logging.getLogger(__name__)
 
 BREATHE = "start breathing"
-"""First audio: the pattern's intro (pre-rendered at startup)."""
+"""First audio: the pattern's intro (rendered ahead, after startup)."""
 ROUTINE = "start aftercare"
 """First audio: the opening line of the short routine (rendered on first use)."""
 STOP = "stop"
@@ -496,10 +496,10 @@ def _row(label: str, values: Sequence[float], note: str) -> list[str]:
 def markdown(report: Report) -> str:
     """The results as Markdown."""
     notes = {
-        "start breathing": "the intro clip was pre-rendered at startup",
+        "start breathing": "the intro clip was rendered after startup, before the run",
         "routine line": "second and later time: clip in memory",
         "start breathing, uncached": "nothing cached (new voice identity): the intro "
-        "synthesized on demand; the skill never does this, it pre-renders intros",
+        "synthesized on demand; the skill renders intros ahead, after it goes online",
         "routine line, uncached": "nothing cached (new voice identity): synthesized on demand",
     }
     first = table(
@@ -547,8 +547,8 @@ def markdown(report: Report) -> str:
                 what,
             ]
             for label, what in (
-                ("warm", "disk cache holds every clip: voice load, assets, clips from disk"),
-                ("cold", "empty disk cache: every cue and session note synthesized first"),
+                ("warm", "every clip on disk; in-process, to `online` (voice after)"),
+                ("cold", "empty disk cache; in-process, to `online` (voice after)"),
             )
             if (runs := [s for s in report.startups if s.label == label])
         ],
