@@ -3,7 +3,7 @@
 Latency runs first, so the peak memory it reports is that of a skill with its voice loaded,
 not of the cue sessions that follow; then cue lateness, 20 sites at once, the soak and the
 whole skill in a process of its own on a small CPU (constrained). Everything stays on
-127.0.0.1 and ends on its own: about twenty-six minutes on a warm clip cache (the first run
+127.0.0.1 and ends on its own: about twenty-one minutes on a warm clip cache (the first run
 on a machine renders every prompt once, a few minutes more). --quick runs a smaller version
 in about thirteen minutes. --only NAME (repeatable) runs some of them and prints their
 sections without touching RESULTS.md (unless --output says where to write).
