@@ -168,8 +168,6 @@ class Runtime:
         """Broker port actually used."""
         self.startup_seconds = 0.0
         """From start to subscribed and `online`."""
-        self.assets: Assets | None = None
-        """What the skill loaded at startup, once started."""
         self.first_lines = asyncio.Event()
         """Set once the voice can say the stop reply, the breathing cues and the usual
         session's and every routine's first line (the rest follows in the background)."""
@@ -236,7 +234,7 @@ class Runtime:
         if synth is None and config.voice.engine == "piper":
             synth = load_synthesizer(config)  # files checked now; the model loads later
             config = self.config = speaking_config(config, synth)
-        assets = self.assets = await loop.run_in_executor(None, load_assets, config, project_dir())
+        assets = await loop.run_in_executor(None, load_assets, config, project_dir())
         if synth is not None:
             folder = config.data_dir / "cache" if self._use_disk_cache else None
             clips = self._clips = ClipCache(synth, folder)
@@ -305,14 +303,10 @@ class Runtime:
         first (stop, the breathing cues, first lines, help, the rest). Until a clip is
         there, the skill answers with chimes in its place (voice/output.py)."""
         config = self.config
-        try:
-            await clips.load_voice()
-        except VoiceError as err:
-            self._voice_failed(err)
-            return
-        log.info("The voice is loaded (%.0f ms after online)", _ms_since(online))
         where = {"where": where_help_is(config.emergency_number)}
         try:
+            await clips.load_voice()
+            log.info("The voice is loaded (%.0f ms after online)", _ms_since(online))
             renders = await assets.warm_up(
                 clips,
                 config.voice.max_sentence_chars,
@@ -324,8 +318,8 @@ class Runtime:
             return
         finally:
             clips.warming = False
-        # Keep what the voice and the clips left for good out of later collections too
-        # (freezing alone costs nothing; the one collection ran before online).
+        # Keep the pinned clips and what the warm-up left for good out of later collections
+        # too (freezing alone costs nothing; the one collection ran before online).
         freeze_heap(collect=False)
         log.info(
             "Every fixed prompt is ready (%d rendered, %.1f s after online)",

@@ -53,6 +53,8 @@ class Prompt:
     """The phase, for a breathing cue (rendered trimmed and pinned)."""
     pin: bool = False
     """Kept in memory for good."""
+    note: bool = False
+    """A line spoken inside breathing sessions: its length is measured for the plans."""
     stage: int = LAST
     """FIRST (the stop reply, the cues, the first lines), URGENT (the caution and help
     replies), TIMED (every other note a breathing session times) or LAST (the rest)."""
@@ -119,6 +121,7 @@ class Assets:
         seen: set[tuple[str, bool]] = set()
 
         added: set[str] = set()
+        notes = frozenset(self.note_keys())
 
         def add(key: str, stage: int, *, pin: bool = False) -> None:
             needed = keys.PLACEHOLDERS.get(key, frozenset())
@@ -128,7 +131,9 @@ class Assets:
             for index, variant in enumerate(self.responses.variants(key)):
                 text = variant.format(**{name: (values or {})[name] for name in needed})
                 for sentence in split_sentences(text, max_chars):
-                    out.append(Prompt(sentence, key, index, pin=pin, stage=stage))
+                    out.append(
+                        Prompt(sentence, key, index, pin=pin, note=key in notes, stage=stage)
+                    )
                     seen.add((sentence, False))
 
         add(keys.STOP_DONE, FIRST, pin=True)
@@ -147,15 +152,20 @@ class Assets:
                     out.append(Prompt(sentence, ""))
         return out
 
-    def measured(self, prompt: Prompt, clip: Clip, spoken: dict[tuple[str, int], float]) -> None:
-        """Note how long a rendered prompt lasts: a cue's length, and each note's longest
-        variant (its sentences and the gaps between them), for the breathing plans."""
+    def measured(
+        self, prompt: Prompt, clip: Clip, spoken: dict[tuple[str, int], float]
+    ) -> str | None:
+        """Note how long a rendered prompt lasts (a cue's length, and each note's longest
+        variant: its sentences and the gaps between them, for the breathing plans); why a
+        cue does not fit its phase, or None."""
         if prompt.cue is not None:
             self.speech[prompt.key] = clip.seconds
-        elif prompt.key in self.note_keys():
+            return self.cue_misfit(prompt.cue, clip.seconds)
+        if prompt.note:
             part = (prompt.key, prompt.variant)
             spoken[part] = spoken.get(part, 0.0) + clip.seconds + SENTENCE_GAP
             self.speech[prompt.key] = max(self.speech.get(prompt.key, 0.0), spoken[part])
+        return None
 
     def cue_misfit(self, phase: str, seconds: float) -> str | None:
         """Why a spoken cue of this length does not fit its phase, or None when it does."""
@@ -180,8 +190,7 @@ class Assets:
         spoken: dict[tuple[str, int], float] = {}
         for prompt in self.prompts(max_chars, values):
             clip = clips.render_now(prompt.text, trim=prompt.cue is not None, pin=prompt.pin)
-            self.measured(prompt, clip, spoken)
-            misfit = self.cue_misfit(prompt.cue, clip.seconds) if prompt.cue else None
+            misfit = self.measured(prompt, clip, spoken)
             if misfit is not None:
                 raise DataFileError(str(self.responses.path), prompt.key, misfit)
 
@@ -207,8 +216,7 @@ class Assets:
                 stage += 1
             trim = prompt.cue is not None
             clip = await clips.clip(prompt.text, trim=trim, pin=prompt.pin)
-            self.measured(prompt, clip, spoken)
-            misfit = self.cue_misfit(prompt.cue, clip.seconds) if prompt.cue else None
+            misfit = self.measured(prompt, clip, spoken)
             if misfit is not None:
                 clips.drop(prompt.text, trim=True)
                 log.error(

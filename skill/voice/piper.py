@@ -126,7 +126,7 @@ class PiperSynthesizer:
     it inside its voice process (voice/worker.py), started after going online.
     """
 
-    def __init__(self, settings: VoiceSettings, *, threads: int | None = None) -> None:
+    def __init__(self, settings: VoiceSettings) -> None:
         model = bundled_model() if settings.model == "bundled" else Path(settings.model)
         config = Path(f"{model}.json")
         if not model.is_file():
@@ -149,7 +149,7 @@ class PiperSynthesizer:
             raise self._corrupt(err) from err
         if head != ONNX_FIRST_BYTE:
             raise self._corrupt(None)
-        self.threads = threads or voice_threads()
+        self.threads = voice_threads()
         """onnxruntime's threads for one synthesis."""
         self._voice: PiperVoice | None = None
         self._synthesis: SynthesisConfig | None = None
@@ -167,11 +167,6 @@ class PiperSynthesizer:
             f"voice.model: cannot load {self._model}{kind}; the file may be corrupt: "
             "download it again or set voice.model: bundled"
         )
-
-    @property
-    def loaded(self) -> bool:
-        """True once the model is in memory."""
-        return self._voice is not None
 
     def load(self) -> None:
         """Load the model now (blocking; about a second with onnxruntime's import).

@@ -30,7 +30,7 @@ from typing import IO, BinaryIO
 
 from skill.base.errors import VoiceError
 from skill.config.settings import VoiceSettings
-from skill.voice.piper import PiperSynthesizer, voice_threads
+from skill.voice.piper import PiperSynthesizer
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ class VoiceProcess:
         probe = PiperSynthesizer(settings)  # checks only: the model is never loaded here
         self.identity = probe.identity
         self.sample_rate = probe.sample_rate
-        self.threads = voice_threads()
-        """onnxruntime's threads in the child (its own cores, up to four)."""
         self._settings = settings
         self._nice = nice
         self._child: subprocess.Popen[bytes] | None = None
