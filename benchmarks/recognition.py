@@ -102,9 +102,14 @@ class Guess:
     confidence: float = 1.0
     """The recognizer's score (Rhasspy's fuzzy matching lowers it for skipped words)."""
 
-    def acted_upon(self, minimum: float = MIN_CONFIDENCE) -> Guess:
-        """What the skill acts on: nothing when the score is below its minimum."""
-        return self if self.confidence >= minimum else Guess(None)
+    def acted_upon(
+        self, second_look: Guess | None = None, minimum: float = MIN_CONFIDENCE
+    ) -> Guess:
+        """What the skill acts on: this when scored at its minimum or above; otherwise (and
+        when nothing was recognized) what its second look found, if it was given one."""
+        if self.intent is not None and self.confidence >= minimum:
+            return self
+        return second_look if second_look is not None else Guess(None)
 
 
 @dataclass
@@ -542,9 +547,11 @@ def measure(sets: Sequence[UtteranceSet]) -> tuple[dict[str, list[Score]], list[
     note = ""
     if rhasspy_python() is not None:
         strict, fuzzy = rhasspy_guesses(texts)
+        builtin = builtin_guesser(nlu)
         guessers += [
-            ("Rhasspy 2.5 NLU, fuzzy off", strict.__getitem__, True),
-            ("Rhasspy 2.5 NLU, fuzzy on: as the skill acts on it", _acted(fuzzy), True),
+            ("Rhasspy 2.5 NLU, fuzzy off: the NLU alone", strict.__getitem__, True),
+            ("Rhasspy 2.5 NLU, fuzzy off: as the skill acts on it", _acted(strict, builtin), True),
+            ("Rhasspy 2.5 NLU, fuzzy on: as the skill acts on it", _acted(fuzzy, builtin), True),
             ("Rhasspy 2.5 NLU, fuzzy on: every intent it publishes", fuzzy.__getitem__, True),
         ]
     else:
@@ -556,8 +563,10 @@ def measure(sets: Sequence[UtteranceSet]) -> tuple[dict[str, list[Score]], list[
     return scores, [with_slots for _, _, with_slots in guessers], note
 
 
-def _acted(guesses: Mapping[str, Guess]) -> Callable[[str], Guess]:
-    return lambda text: guesses[text].acted_upon()
+def _acted(guesses: Mapping[str, Guess], builtin: Callable[[str], Guess]) -> Callable[[str], Guess]:
+    """What the skill acts on: Rhasspy's intent, or its second look at the text as the ASR
+    wrote it (rawInput), when Rhasspy scored it below one or recognized nothing."""
+    return lambda text: guesses[text].acted_upon(builtin(asr_text(text)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

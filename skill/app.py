@@ -13,7 +13,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from skill.assets import FIRST, TIMED, Assets, load_assets, load_synthesizer, speaking_config
+from skill.assets import (
+    FIRST,
+    TIMED,
+    Assets,
+    load_assets,
+    load_synthesizer,
+    second_look,
+    speaking_config,
+)
 from skill.base.clock import Clock
 from skill.base.errors import BrokerError, VoiceError
 from skill.base.interpreter import freeze_heap, quick_handoff, thaw_heap
@@ -27,6 +35,7 @@ from skill.hermes.broker import EmbeddedBroker
 from skill.hermes.dialogue import Dialogues
 from skill.hermes.messages import Outgoing
 from skill.hermes.mqtt import MqttLink
+from skill.language.second_look import SecondLook
 from skill.room.room import Room
 from skill.room.status import StatusBoard
 from skill.routines.runner import RoutineRunner
@@ -63,6 +72,7 @@ def assemble(
     clock: Clock,
     memory: Memory,
     listener: Listener | None = None,
+    second_look: SecondLook | None = None,
 ) -> Skill:
     """Wire the skill's parts together (no MQTT, no broker: those are the Runtime's)."""
     room = Room(config, publish, clock)
@@ -126,6 +136,7 @@ def assemble(
         status=status,
         dialogues=dialogues,
         publish=publish,
+        second_look=second_look,
     )
 
 
@@ -242,8 +253,7 @@ class Runtime:
             self._stack.callback(clips.close)
         store = self._store = await StoreThread.open(store_path(config))
         self._stack.push_async_callback(store.close)
-        # The link goes after the skill and the room have closed: their last messages
-        # (the music fading, the state going idle) still need it.
+        # The link closes after the skill and the room: their last messages still need it.
         self._stack.push_async_callback(self._stop_link)
         memory = Memory(
             self._store,
@@ -259,6 +269,7 @@ class Runtime:
             clock=self.clock,
             memory=memory,
             listener=self._listener,
+            second_look=second_look(config, project_dir()),
         )
         self.room = self.skill.room
         self._stack.push_async_callback(self.room.close)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from skill.base.errors import ConfigError, DataFileError, VoiceError
 from skill.breathing.grid import PACE_STEPS, estimate_speech_seconds
@@ -13,13 +14,17 @@ from skill.breathing.patterns import Pattern, load_patterns, load_user_patterns
 from skill.config.settings import Config
 from skill.language import keys
 from skill.language.responses import ResponseBook, response_path
-from skill.routines.model import Routine, SayStep, load_routines
+from skill.language.second_look import SecondLook
+from skill.routines.model import Routine, SayStep, load_routines, routine_names
 from skill.voice.audio import wav_duration
 from skill.voice.chimes import CHIME_KINDS, CHIME_RATE, chime_wav
 from skill.voice.clips import ClipCache
 from skill.voice.output import SENTENCE_GAP
 from skill.voice.piper import Clip, Synthesizer, split_sentences
 from skill.voice.worker import VoiceProcess
+
+if TYPE_CHECKING:
+    from skill.language.nlu import Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -288,3 +293,27 @@ def speaking_config(config: Config, synth: Synthesizer | None) -> Config:
     if config.voice.engine == "piper" and synth is None:
         return replace(config, voice=replace(config.voice, engine="hermes"))
     return config
+
+
+def load_recognizer(config: Config, root: Path) -> Recognizer:
+    """The built-in recognizer with the config's playlists, names, words and routines.
+
+    hassil is imported here, not at the top: a start that never recognizes text itself
+    (Rhasspy or Home Assistant recognize) does not pay for it.
+    """
+    from skill.language.nlu import Recognizer
+
+    return Recognizer.load(
+        root / "intents",
+        language=config.language,
+        playlists=(config.cooldown.playlist, *config.cooldown.playlists),
+        safewords=config.safewords,
+        names=config.names,
+        caution_words=config.caution_words,
+        routines=routine_names(config.routines),
+    )
+
+
+def second_look(config: Config, root: Path) -> SecondLook:
+    """The built-in recognizer's second look (skill.language.second_look), loaded on first use."""
+    return SecondLook(lambda: load_recognizer(config, root))

@@ -50,18 +50,10 @@ def _setup_logging(level: str) -> None:
 
 
 def _recognizer(config: Config) -> Any:
-    from skill.language.nlu import Recognizer
-    from skill.routines.model import routine_names
+    from skill.app import project_dir
+    from skill.assets import load_recognizer
 
-    return Recognizer.load(
-        project_dir() / "intents",
-        language=config.language,
-        playlists=(config.cooldown.playlist, *config.cooldown.playlists),
-        safewords=config.safewords,
-        names=config.names,
-        caution_words=config.caution_words,
-        routines=routine_names(config.routines),
-    )
+    return load_recognizer(config, project_dir())
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from rhasspyhermes.nlu import NluIntent
 
+from skill.base.tasks import Tasks
 from skill.base.vocabulary import Intent
 from skill.config.settings import Config
 from skill.hermes.dialogue import (
@@ -17,6 +19,7 @@ from skill.hermes.dialogue import (
     parse_session_event,
 )
 from skill.hermes.messages import (
+    NOT_RECOGNIZED_TOPIC,
     PLAY_FINISHED_ALL_SITES,
     SAY_FINISHED_TOPIC,
     BadMessage,
@@ -24,6 +27,7 @@ from skill.hermes.messages import (
     end_session,
     intent_topic,
     parse_intent,
+    parse_not_recognized,
     parse_play_finished,
     parse_say_finished,
 )
@@ -35,6 +39,9 @@ from skill.site import handlers
 from skill.site.sites import Sites
 from skill.site.state import Site
 from skill.voice.output import Output
+
+if TYPE_CHECKING:
+    from skill.language.second_look import SecondLook
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +90,11 @@ class Skill:
         status: StatusBoard,
         dialogues: Dialogues,
         publish: Callable[[Outgoing], None],
+        second_look: SecondLook | None = None,
     ) -> None:
         self.config = config
+        self._second_look = second_look
+        self._looks = Tasks("second looks")
         self.sites = sites
         """Every site's state and what runs there."""
         self.output = output
@@ -110,6 +120,7 @@ class Skill:
             SESSION_STARTED,
             SESSION_ENDED,
             *self._status.subscriptions(),
+            *([NOT_RECOGNIZED_TOPIC] if self._second_look is not None else []),
         ]
 
     def site(self, site_id: str) -> Site:
@@ -130,6 +141,8 @@ class Skill:
 
     async def close(self) -> None:
         """Stop every site (without speaking) and wait until everything has ended."""
+        self._looks.cancel()
+        await self._looks.settle()
         await self.sites.close()
 
     # Incoming messages (called on the event loop).
@@ -142,6 +155,8 @@ class Skill:
                     self.problems.report("retained_intent", "hermes/intent")
                     return
                 self._on_intent(parse_intent(message.topic, message.payload))
+            elif message.topic == NOT_RECOGNIZED_TOPIC:
+                self._on_not_recognized(message.payload)
             elif message.topic == SAY_FINISHED_TOPIC:
                 self.output.finished(parse_say_finished(message.payload))
             elif message.topic == SESSION_STARTED:
@@ -159,6 +174,25 @@ class Skill:
             self.problems.report(err.kind, message.topic.split("/", 2)[1] or "?")
         except Exception:  # the boundary: the service keeps serving whatever happens
             log.exception("Unexpected error while handling a message; it was dropped")
+
+    def _on_not_recognized(self, payload: bytes) -> None:
+        """hermes/nlu/intentNotRecognized: a sentence outside our check-ins, looked at again."""
+        text, site_id, session_id = parse_not_recognized(payload)
+        if self._admitted(site_id) and not self._dialogues.asking(session_id):
+            self._look_again(text, site_id)
+
+    def _look_again(self, text: str, site_id: str) -> None:
+        if self._second_look is None or not text.strip():
+            return
+        self._looks.spawn(self._second(self._second_look, text, site_id), name="second-look")
+
+    async def _second(self, look: SecondLook, text: str, site_id: str) -> None:
+        found = await look.recognize(text, site_id)
+        if found is None:
+            log.info("Nothing for us on site %s, on a second look", site_id)
+            return
+        log.info("A second look found %s on site %s", found.intent.intent_name, site_id)
+        self._on_intent(found)
 
     def _admitted(self, site_id: str) -> bool:
         """True for a site in `sites`; with no list, for the first OPEN_SITES_MAX heard."""
@@ -206,9 +240,11 @@ class Skill:
             self._publish(end_session(intent.session_id))
         if intent.intent.confidence_score < self.config.min_confidence:
             # Rhasspy's fuzzy matching skipped words it did not know ("red wine or white
-            # wine" as "red"): not meant for us. Inside a check-in it was still an answer.
-            log.info("Ignoring %s on site %s: recognized only in part", name, site_id)
-            self._dialogues.unclear(intent)
+            # wine" as "red"): not meant for us as it stands. Inside a check-in it was still
+            # an answer; elsewhere the built-in recognizer looks at the words again.
+            log.info("%s on site %s was recognized only in part", name, site_id)
+            if not self._dialogues.unclear(intent):
+                self._look_again(intent.raw_input or intent.input, site_id)
             return
         if self._dialogues.answer(intent) and name != Intent.STOP:
             return  # the routine that asked takes it from here (a stop still stops it)

@@ -101,3 +101,21 @@ def test_parse_session_event() -> None:
         parse_session_event(b"[]")
     with pytest.raises(BadMessage):
         parse_session_event(b"not json")
+
+
+@pytest.mark.asyncio
+async def test_asking_is_true_only_while_a_check_in_listens_in_that_session() -> None:
+    """The second look leaves a check-in's sentences alone: they are its answers."""
+    sent: list[Outgoing] = []
+    dialogues = Dialogues(sent.append)
+    asking = asyncio.create_task(dialogues.ask("bedroom", ["AftercareFeeling"]))
+    await asyncio.sleep(0)
+    token = json.loads(sent[0].payload)["customData"]
+    assert not dialogues.asking("s3"), "no session started yet"
+    dialogues.session_started(SessionEvent("s3", "bedroom", token))
+    assert dialogues.asking("s3")
+    assert not dialogues.asking("another")
+    assert not dialogues.asking(None)
+    dialogues.answer(answer("AftercareFeeling", session="s3", custom=None))
+    await asking
+    assert not dialogues.asking("s3")

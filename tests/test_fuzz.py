@@ -51,6 +51,7 @@ TOPICS = [
     "aftercare/bedroom/command",
     "aftercare/+/command",
     "homeassistant/status",
+    "hermes/nlu/intentNotRecognized",
 ]
 
 

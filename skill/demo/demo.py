@@ -15,12 +15,12 @@ from typing import Any, Literal
 import paho.mqtt.client as paho
 
 from skill.app import Runtime, project_dir
+from skill.assets import load_recognizer
 from skill.config.settings import Config
 from skill.demo.speaker import BedsideSpeaker, ClipEvent
 from skill.hermes.client import new_client
 from skill.hermes.messages import intent_topic
 from skill.language.nlu import Recognizer
-from skill.routines.model import routine_names
 from skill.service import Skill
 from skill.voice.output import Spoken
 
@@ -88,15 +88,7 @@ async def _demo(
     gap: float | None,
 ) -> int:
     transcript = Transcript(time_scale)
-    recognizer = Recognizer.load(
-        project_dir() / "intents",
-        language=config.language,
-        playlists=(config.cooldown.playlist, *config.cooldown.playlists),
-        safewords=config.safewords,
-        names=config.names,
-        caution_words=config.caution_words,
-        routines=routine_names(config.routines),
-    )
+    recognizer = load_recognizer(config, project_dir())
     print("Starting Aftercare (embedded broker, Piper voice)...", flush=True)
     async with Runtime(config, time_scale=time_scale, listener=transcript.spoken) as runtime:
         assert runtime.skill is not None

@@ -10,7 +10,7 @@ from typing import Any
 from rhasspyhermes.audioserver import AudioPlayBytes
 from rhasspyhermes.dialogue import DialogueEndSession
 from rhasspyhermes.intent import Intent, Slot
-from rhasspyhermes.nlu import NluIntent
+from rhasspyhermes.nlu import NluIntent, NluIntentNotRecognized
 from rhasspyhermes.tts import TtsSay, TtsSayFinished
 
 from skill.base.errors import MessageError
@@ -101,8 +101,16 @@ def parse_intent(topic: str, payload: bytes) -> NluIntent:
         session_id=_optional_str(data, "sessionId"),
         custom_data=_optional_str(data, "customData", 4096),
         slots=slots,
+        raw_input=_optional_str(data, "rawInput", 1000),
         lang=_optional_str(data, "lang", 16),
     )
+
+
+def parse_not_recognized(payload: bytes) -> tuple[str, str, str | None]:
+    """hermes/nlu/intentNotRecognized: (input, siteId, sessionId); raises BadMessage."""
+    data = _json_object(payload)
+    text = _optional_str(data, "input", 1000) or ""
+    return text, _site(data), _optional_str(data, "sessionId")
 
 
 def _slot(item: object) -> Slot:
@@ -187,4 +195,5 @@ def tts_say(site_id: str, request_id: str, text: str, volume: float | None = Non
 
 
 SAY_FINISHED_TOPIC = str(TtsSayFinished.topic())
+NOT_RECOGNIZED_TOPIC = str(NluIntentNotRecognized.topic())
 PLAY_FINISHED_ALL_SITES = "hermes/audioServer/+/playFinished"

@@ -1,27 +1,29 @@
-"""Built-in intent recognizer: text matched exactly against the Templates, Hermes NluIntent out."""
+"""Built-in intent recognizer: text matched against the Templates, Hermes NluIntent out.
+
+First the sentence as a whole, exactly; then, when that finds nothing, the clauses it is said in
+(skill.language.clauses).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from hassil import Intents, recognize_all
-from hassil.recognize import RecognizeResult
+from hassil import Intents
 from rhasspyhermes.intent import Intent, Slot, SlotRange
 from rhasspyhermes.nlu import NluIntent
 
-from skill.base.vocabulary import Intent as IntentName
+from skill.language.clauses import Clauses, best
 from skill.language.templates import DEFAULT_ROUTINES, Templates, load_templates
-
-"""The intent that wins whenever an utterance could also mean something else."""
 
 
 @dataclass(frozen=True)
 class Recognizer:
-    """Matches normalized utterances exactly against the templates; no fuzzy matching."""
+    """Matches normalized utterances against the templates: whole, then in clauses; never fuzzy."""
 
     templates: Templates
     """The templates this recognizer matches against."""
@@ -74,18 +76,28 @@ class Recognizer:
         if not normalized:
             return None
         intents = self._filtered(intent_filter)
-        results = list(recognize_all(normalized, intents, language=self.templates.language))
-        if not results:
-            return None
-        best = min(results, key=_rank)
+        found = best(normalized, intents)
+        slots: Sequence[_Entity]
+        if found is not None:
+            name, slots = found.intent.name, found.entities_list
+        else:
+            composed = self._clauses.recognize(text, intents)
+            if composed is None:
+                return None
+            name, slots, normalized = composed.intent, composed.slots, composed.text
         return _to_nlu_intent(
-            best,
+            name,
+            slots,
             normalized,
             text,
             site_id=site_id,
             session_id=session_id,
             language=self.templates.language,
         )
+
+    @cached_property
+    def _clauses(self) -> Clauses:
+        return Clauses(self.templates)
 
     def _filtered(self, intent_filter: Collection[str] | None) -> Intents:
         """The intents allowed by intent_filter (all of them when it is empty)."""
@@ -106,16 +118,6 @@ class Recognizer:
 # --- recognition -------------------------------------------------------------
 
 
-def _rank(result: RecognizeResult) -> tuple[bool, int, int, str]:
-    """Sort key, best first: Stop, then more slots, then more literal text, then name."""
-    return (
-        result.intent.name != IntentName.STOP,
-        -len(result.entities_list),
-        -result.text_chunks_matched,
-        result.intent.name,
-    )
-
-
 def _plain(value: Any) -> str | int | None:
     """A slot value as the skill uses it: whole numbers as int, text as str."""
     if isinstance(value, bool):
@@ -129,8 +131,22 @@ def _plain(value: Any) -> str | int | None:
     return None
 
 
+class _Entity(Protocol):
+    """A slot as hassil's MatchEntity and clauses.Slot both give it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> Any: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def text_span(self) -> tuple[int, int] | None: ...
+
+
 def _to_nlu_intent(
-    result: RecognizeResult,
+    name: str,
+    entities: Sequence[_Entity],
     normalized: str,
     raw_text: str,
     *,
@@ -143,7 +159,7 @@ def _to_nlu_intent(
     slots: list[Slot] = []
     cursor = 0
     length = 0
-    for entity in result.entities_list:
+    for entity in entities:
         value = _plain(entity.value)
         span = _locate(normalized, entity.text, entity.text_span, cursor)
         if value is None or span is None:
@@ -175,7 +191,7 @@ def _to_nlu_intent(
     substituted_input = "".join(pieces)
     return NluIntent(
         input=substituted_input,
-        intent=Intent(intent_name=result.intent.name, confidence_score=1.0),
+        intent=Intent(intent_name=name, confidence_score=1.0),
         site_id=site_id,
         session_id=session_id,
         slots=slots,

@@ -33,6 +33,8 @@ from skill.language.template_file import (
     walk,
 )
 
+PARTS_FOLDER = "parts"
+"""Under intents/<language>/: the parts of requests said in clauses (not intents)."""
 DEFAULT_ROUTINES = ("short", "long", "quiet")
 """The shipped routines' names (skill/routines/routines.yaml), for callers without a config."""
 
@@ -67,6 +69,10 @@ class Templates:
 
     routines: tuple[str, ...] = ()
     """The routine names people can ask for, as the routine slot returns them."""
+
+    parts: Intents | None = None
+    """The parts of a request said in clauses (intents/<language>/parts/), with the same
+    rules and lists; read only by the built-in recognizer (skill.language.clauses)."""
 
     def utterance(self, text: str) -> str:
         """text normalized, without the hesitation words listed under skip_words."""
@@ -107,6 +113,14 @@ def load_templates(
         document = read_yaml(path)
         templates.extend(check_document(path, document, language))
         _merge(path, document, merged, origin)
+    parts: dict[str, Any] = {}
+    for path in sorted((folder / PARTS_FOLDER).glob("*.yaml")):
+        document = read_yaml(path)
+        templates.extend(check_document(path, document, language))
+        for key in set(document) - {"language", "intents"}:
+            raise DataFileError(str(path), key, "a parts file holds only language and intents")
+        for name, body in document.get("intents", {}).items():
+            parts.setdefault(name, {"data": []})["data"].extend(body["data"])
 
     skip_words = merged["skip_words"]
     playlist_values = _playlist_values(playlists, skip_words)
@@ -133,6 +147,7 @@ def load_templates(
         names=tuple(value["out"] for value in name_values),
         caution_words=spoken_caution,
         routines=tuple(value["out"] for value in routine_values),
+        parts=Intents.from_dict({**merged, "skip_words": [], "intents": parts}) if parts else None,
     )
 
 

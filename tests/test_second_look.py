@@ -1,0 +1,197 @@
+"""The second look: what Rhasspy matched only in part, or not at all, recognized again by the
+built-in recognizer (its clauses), acted on when it finds a request, ignored otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC
+from typing import Any
+
+import pytest
+
+from skill.app import assemble, project_dir
+from skill.assets import load_assets, load_recognizer
+from skill.base.clock import Clock
+from skill.config.loader import parse_config
+from skill.hermes.messages import NOT_RECOGNIZED_TOPIC, Outgoing
+from skill.hermes.mqtt import Incoming
+from skill.language.nlu import Recognizer
+from skill.language.second_look import SecondLook
+from skill.service import Skill
+from skill.site.memory import Memory
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio]
+
+CONFIG = parse_config({"sites": ["bedroom"], "voice": {"engine": "hermes"}})
+ASSETS = load_assets(CONFIG, project_dir())
+SITE = "bedroom"
+
+
+@pytest.fixture(scope="module")
+def recognizer() -> Recognizer:
+    return load_recognizer(CONFIG, project_dir())
+
+
+class CountingLoad:
+    """Hands out the recognizer and counts how often it was loaded."""
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        self.recognizer = recognizer
+        self.loads = 0
+
+    def __call__(self) -> Recognizer:
+        self.loads += 1
+        return self.recognizer
+
+
+def make_skill(sent: list[Outgoing], look: SecondLook | None) -> Skill:
+    memory = Memory(None, tz=UTC, morning=CONFIG.morning, tonight=CONFIG.tonight)
+    return assemble(
+        CONFIG,
+        ASSETS,
+        publish=sent.append,
+        clips=None,
+        clock=Clock(0.001),
+        memory=memory,
+        second_look=look,
+    )
+
+
+def in_part(name: str, text: str, *, session: str | None = None, raw: bool = True) -> Incoming:
+    """An intent as rhasspynlu-hermes publishes a fuzzy match: confidence below one."""
+    body: dict[str, Any] = {
+        "input": "breathe" if raw else text,
+        "intent": {"intentName": name, "confidenceScore": 0.6},
+        "siteId": SITE,
+        "sessionId": session,
+    }
+    if raw:
+        body["rawInput"] = text
+    return Incoming(f"hermes/intent/{name}", json.dumps(body).encode(), False)
+
+
+def not_recognized(text: str, session: str | None = None) -> Incoming:
+    body = {"input": text, "siteId": SITE, "sessionId": session}
+    return Incoming(NOT_RECOGNIZED_TOPIC, json.dumps(body).encode(), False)
+
+
+async def settle(skill: Skill) -> None:
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if skill.activity(SITE):
+            return
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param(
+            in_part("AftercareBreathe", "that was a lot, can you breathe with us"), id="in-part"
+        ),
+        pytest.param(
+            in_part("AftercareBreathe", "that was a lot can you breathe with us", raw=False),
+            id="in-part-without-raw-input",
+        ),
+        pytest.param(not_recognized("we're back so start breathing please"), id="not-recognized"),
+    ],
+)
+async def test_a_request_in_clauses_is_acted_on(recognizer: Recognizer, message: Incoming) -> None:
+    sent: list[Outgoing] = []
+    load = CountingLoad(recognizer)
+    skill = make_skill(sent, SecondLook(load))
+    try:
+        assert NOT_RECOGNIZED_TOPIC in skill.subscriptions()
+        skill.on_message(message)
+        await settle(skill)
+        assert skill.activity(SITE) == "breathing"
+        assert load.loads == 1
+    finally:
+        await skill.close()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # fuzzy matching heard the safeword in it; the second look finds nothing
+        pytest.param(in_part("AftercareStop", "red wine or white wine"), id="safeword-inside"),
+        pytest.param(not_recognized("okay, what's the weather like"), id="unrelated"),
+        pytest.param(not_recognized(""), id="empty"),
+    ],
+)
+async def test_what_is_not_for_us_stays_ignored(recognizer: Recognizer, message: Incoming) -> None:
+    sent: list[Outgoing] = []
+    skill = make_skill(sent, SecondLook(CountingLoad(recognizer)))
+    try:
+        skill.on_message(message)
+        await asyncio.sleep(0.5)
+        assert skill.activity(SITE) == ""
+        assert not [m for m in sent if "tts/say" in m.topic or "playBytes" in m.topic]
+    finally:
+        await skill.close()
+
+
+async def test_the_recognizer_loads_once_for_many_looks(recognizer: Recognizer) -> None:
+    sent: list[Outgoing] = []
+    load = CountingLoad(recognizer)
+    skill = make_skill(sent, SecondLook(load))
+    try:
+        for _ in range(3):
+            skill.on_message(not_recognized("okay, what's the weather like"))
+        await asyncio.sleep(0.5)
+        assert load.loads == 1
+    finally:
+        await skill.close()
+
+
+async def test_without_a_second_look_nothing_is_subscribed_or_done() -> None:
+    sent: list[Outgoing] = []
+    skill = make_skill(sent, None)
+    try:
+        assert NOT_RECOGNIZED_TOPIC not in skill.subscriptions()
+        skill.on_message(not_recognized("we're back so start breathing please"))
+        skill.on_message(in_part("AftercareBreathe", "that was a lot, can you breathe with us"))
+        await asyncio.sleep(0.2)
+        assert skill.activity(SITE) == ""
+        assert skill.problems.count("bad_site_id") == 0
+    finally:
+        await skill.close()
+
+
+async def test_a_malformed_not_recognized_is_dropped_and_counted(recognizer: Recognizer) -> None:
+    sent: list[Outgoing] = []
+    skill = make_skill(sent, SecondLook(CountingLoad(recognizer)))
+    try:
+        skill.on_message(Incoming(NOT_RECOGNIZED_TOPIC, b"[1, 2]", False))
+        bad_site = json.dumps({"input": "start breathing", "siteId": "a/b"}).encode()
+        skill.on_message(Incoming(NOT_RECOGNIZED_TOPIC, bad_site, False))
+        assert skill.problems.count("not_object") == 1
+        assert skill.problems.count("bad_site_id") == 1
+    finally:
+        await skill.close()
+
+
+async def test_a_check_ins_own_sentence_is_not_looked_at_again(recognizer: Recognizer) -> None:
+    """Inside a check-in, a sentence recognized in part is an unclear answer, and one not
+    recognized is the check-in's too (its session ends "intentNotRecognized")."""
+    sent: list[Outgoing] = []
+    load = CountingLoad(recognizer)
+    skill = make_skill(sent, SecondLook(load))
+    dialogues = skill._dialogues
+    try:
+        asking = asyncio.create_task(dialogues.ask(SITE, ["AftercareFeeling", "AftercareStop"]))
+        await asyncio.sleep(0)
+        token = json.loads(sent[-1].payload)["customData"]
+        started = {"sessionId": "s1", "siteId": SITE, "customData": token}
+        skill.on_message(
+            Incoming("hermes/dialogueManager/sessionStarted", json.dumps(started).encode(), False)
+        )
+        skill.on_message(not_recognized("we're back so start breathing please", session="s1"))
+        skill.on_message(in_part("AftercareStop", "we're back so start breathing", session="s1"))
+        answer = await asking
+        await asyncio.sleep(0.3)
+        assert type(answer).__name__ == "Unclear"
+        assert load.loads == 0
+        assert skill.activity(SITE) == ""
+    finally:
+        await skill.close()
