@@ -241,10 +241,11 @@ class Skill:
         if intent.intent.confidence_score < self.config.min_confidence:
             # Rhasspy's fuzzy matching skipped words it did not know ("red wine or white
             # wine" as "red"): not meant for us as it stands. Inside a check-in it was still
-            # an answer; elsewhere the built-in recognizer looks at the words again.
+            # an answer; elsewhere the built-in recognizer looks again at all that was said
+            # (rawInput; `input` holds only the words that matched, "red").
             log.info("%s on site %s was recognized only in part", name, site_id)
-            if not self._dialogues.unclear(intent):
-                self._look_again(intent.raw_input or intent.input, site_id)
+            if not self._dialogues.unclear(intent) and intent.raw_input:
+                self._look_again(intent.raw_input, site_id)
             return
         if self._dialogues.answer(intent) and name != Intent.STOP:
             return  # the routine that asked takes it from here (a stop still stops it)

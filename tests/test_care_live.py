@@ -410,6 +410,7 @@ async def test_a_sentence_recognized_only_in_part_is_never_acted_upon(
         fuzzy = bs.recognizer.recognize("red", site_id=SITE, session_id="fuzzy-1")
         assert fuzzy is not None
         fuzzy.intent.confidence_score = -3.0  # "red" of "red wine or white wine"
+        fuzzy.raw_input = "red wine or white wine"  # what was said: the second look's text
         await bs.publish(fuzzy.topic(intent_name="AftercareStop"), json.dumps(fuzzy.to_dict()))
         await bs.ended("fuzzy-1")
         await bs.wait_clips(lambda c: c.kind == "cue", 4, timeout=20)  # breathing goes on

@@ -61,7 +61,7 @@ def make_skill(sent: list[Outgoing], look: SecondLook | None) -> Skill:
 def in_part(name: str, text: str, *, session: str | None = None, raw: bool = True) -> Incoming:
     """An intent as rhasspynlu-hermes publishes a fuzzy match: confidence below one."""
     body: dict[str, Any] = {
-        "input": "breathe" if raw else text,
+        "input": text if not raw else "breathe",
         "intent": {"intentName": name, "confidenceScore": 0.6},
         "siteId": SITE,
         "sessionId": session,
@@ -89,10 +89,6 @@ async def settle(skill: Skill) -> None:
         pytest.param(
             in_part("AftercareBreathe", "that was a lot, can you breathe with us"), id="in-part"
         ),
-        pytest.param(
-            in_part("AftercareBreathe", "that was a lot can you breathe with us", raw=False),
-            id="in-part-without-raw-input",
-        ),
         pytest.param(not_recognized("we're back so start breathing please"), id="not-recognized"),
     ],
 )
@@ -117,6 +113,8 @@ async def test_a_request_in_clauses_is_acted_on(recognizer: Recognizer, message:
         pytest.param(in_part("AftercareStop", "red wine or white wine"), id="safeword-inside"),
         pytest.param(not_recognized("okay, what's the weather like"), id="unrelated"),
         pytest.param(not_recognized(""), id="empty"),
+        # without rawInput only the matched words are known ("red"): never looked at again
+        pytest.param(in_part("AftercareStop", "red", raw=False), id="in-part-without-raw-input"),
     ],
 )
 async def test_what_is_not_for_us_stays_ignored(recognizer: Recognizer, message: Incoming) -> None:
