@@ -133,3 +133,43 @@ def test_whole_sentences_still_win(nlu: Recognizer) -> None:
         Intent.NEED,
         {"need": ["water", "blanket"]},
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "slots"),
+    [
+        ("that was a lot can you breathe with us", Intent.BREATHE, {}),
+        ("we're going to sleep rest breathing please", Intent.BREATHE, {"pattern": ["rest"]}),
+        (
+            "box breathing fifteen minutes just chimes",
+            Intent.BREATHE,
+            {"minutes": ["15"], "pattern": ["box"], "style": ["chime"]},
+        ),
+        ("the long aftercare remember that", Intent.PREFER, {"routine": ["long"]}),
+        ("stop red", Intent.STOP, {}),
+    ],
+)
+def test_clauses_without_punctuation_as_a_speech_recognizer_writes(
+    nlu: Recognizer, text: str, intent: str, slots: Slots
+) -> None:
+    """Rhasspy's rawInput has no commas: the sentence is also tried cut at every word."""
+    got_intent, got_slots = heard(nlu, text)
+    assert got_intent == intent
+    assert {k: sorted(v) for k, v in got_slots.items()} == slots
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["red okay", "okay what's the weather like", "i'm tired red", "we're back forget our settings"],
+)
+def test_cut_at_every_word_still_means_nothing_when_a_part_is_not_understood(
+    nlu: Recognizer, text: str
+) -> None:
+    assert nlu.recognize(text) is None
+
+
+def test_a_long_sentence_is_not_cut_at_every_word(nlu: Recognizer) -> None:
+    """Past SPLIT_WORDS_MAX words only punctuation and conjunctions cut it (bounded cost)."""
+    assert nlu.recognize("okay okay start aftercare") is not None
+    assert nlu.recognize(", ".join(["okay"] * 15) + ", start aftercare") is not None
+    assert nlu.recognize(" ".join(["okay"] * 15) + " start aftercare") is None

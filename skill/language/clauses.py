@@ -3,8 +3,10 @@
 People rarely say a request in one breath: "box breathing, ten minutes", "that was a lot,
 can you start the aftercare", "we like the long routine, remember that". When a sentence
 as a whole matches no template, it is cut into clauses (at punctuation, then also at
-"and", "but", "so", "then", and before "can you", "could we", "let's" and the like), and
-each clause must be one of:
+"and", "but", "so", "then", and before "can you", "could we", "let's" and the like; a
+speech recognizer writes no punctuation, so a sentence of up to SPLIT_WORDS_MAX words is
+also tried cut at every word, into two clauses and then three), and each clause must be
+one of:
 
 - a request: it matches an intent's templates on its own;
 - a part (intents/<language>/parts/): a slot ("ten minutes", "with just chimes"),
@@ -25,9 +27,10 @@ as a clause only beside another way of saying stop ("stop, red"), never in anoth
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hassil import Intents, recognize_all
@@ -57,6 +60,12 @@ AS_PREFERENCE: Mapping[str, frozenset[str]] = {
 }
 """With "remember that": the requests that become a preference, and the slots it keeps
 (at least one must be said: "start aftercare, remember that" names nothing to keep)."""
+
+SPLIT_WORDS_MAX = 16
+"""Longest sentence (in words) that is also tried cut at every word into two clauses: how
+a sentence without punctuation (a speech recognizer's) gets its clauses."""
+THREE_CLAUSE_WORDS_MAX = 12
+"""Longest sentence also tried cut into three clauses (the cost grows with its square)."""
 
 REPEATABLE = frozenset({"feeling", "need"})
 """Slots a request may carry more than once, as the templates give them ("tired and sore")."""
@@ -115,14 +124,31 @@ class Clauses:
         """The one request the clauses of text make together, or None."""
         if self._parts is None:
             return None
+        memo: dict[str, _Clause | None] = {}
         tried: set[tuple[str, ...]] = set()
         for clauses in self._cuts(text):
             if len(clauses) < 2 or clauses in tried:
                 continue
             tried.add(clauses)
-            composed = self._compose(clauses, intents)
+            composed = self._compose(clauses, intents, memo)
             if composed is not None:
                 return composed
+        words = self._templates.utterance(text).split()
+        if len(words) > SPLIT_WORDS_MAX:
+            return None
+        for count in (2, 3):
+            if count == 3 and len(words) > THREE_CLAUSE_WORDS_MAX:
+                break
+            found = [
+                composed
+                for clauses in _word_splits(words, count)
+                if clauses not in tried
+                and (composed := self._compose(clauses, intents, memo)) is not None
+            ]
+            if len({one.intent for one in found}) > 1:
+                return None  # cut in different places it asks for different things
+            if found:
+                return max(found, key=lambda one: len(one.slots))
         return None
 
     def _cuts(self, text: str) -> Iterator[tuple[str, ...]]:
@@ -134,20 +160,18 @@ class Clauses:
         yield tuple(clauses)
         yield tuple(c for p in clauses for c in _OPENER.split(p) if c)
 
-    def _compose(self, clauses: Sequence[str], intents: Intents) -> Composed | None:
+    def _compose(
+        self, clauses: Sequence[str], intents: Intents, memo: dict[str, _Clause | None]
+    ) -> Composed | None:
         found: list[_Clause] = []
         offset = 0
         for clause in clauses:
-            words = normalize(clause)
-            if words in self._caution_words:
-                return None
-            if words in self._safewords and Intent.STOP in intents.intents:
-                one: _Clause | None = _Clause(Intent.STOP, request=True, slots=(), safeword=True)
-            else:
-                one = self._classify(clause, intents, offset)
+            if clause not in memo:
+                memo[clause] = self._classify(clause, intents)
+            one = memo[clause]
             if one is None:
                 return None
-            found.append(one)
+            found.append(_shifted(one, offset))
             offset += len(clause) + 1
         if any(one.safeword for one in found) and not any(
             one.kind == Intent.STOP and not one.safeword for one in found
@@ -159,17 +183,45 @@ class Clauses:
             return None
         return Composed(intent, slots, " ".join(clauses))
 
-    def _classify(self, clause: str, intents: Intents, offset: int) -> _Clause | None:
-        """An aside, a request, or another part, in that order; None for anything else."""
+    def _classify(self, clause: str, intents: Intents) -> _Clause | None:
+        """The safeword, an aside, a request, or another part, in that order; None for
+        anything else (the caution word too). Slot spans are within the clause."""
         assert self._parts is not None
+        words = normalize(clause)
+        if words in self._caution_words:
+            return None
+        if words in self._safewords:
+            if Intent.STOP not in intents.intents:
+                return None
+            return _Clause(Intent.STOP, request=True, slots=(), safeword=True)
         if best(clause, self._parts, {ASIDE}) is not None:
             return _Clause(ASIDE, request=False, slots=())
         for source, request in ((intents, True), (self._parts, False)):
             result = best(clause, source)
             if result is not None:
-                slots = tuple(_slot(entity, offset) for entity in result.entities_list)
+                slots = tuple(_slot(entity) for entity in result.entities_list)
                 return _Clause(result.intent.name, request, slots)
         return None
+
+
+def _word_splits(words: Sequence[str], count: int) -> Iterator[tuple[str, ...]]:
+    """Every way to cut the words into `count` clauses, in order."""
+    for cuts in itertools.combinations(range(1, len(words)), count - 1):
+        bounds = (0, *cuts, len(words))
+        yield tuple(" ".join(words[a:b]) for a, b in itertools.pairwise(bounds))
+
+
+def _shifted(clause: _Clause, offset: int) -> _Clause:
+    """The clause with its slot spans moved to where it starts in the sentence."""
+    if not offset or not clause.slots:
+        return clause
+    slots = tuple(
+        replace(slot, text_span=(slot.text_span[0] + offset, slot.text_span[1] + offset))
+        if slot.text_span is not None
+        else slot
+        for slot in clause.slots
+    )
+    return replace(clause, slots=slots)
 
 
 def rank(result: RecognizeResult) -> tuple[bool, int, int, str]:
@@ -192,10 +244,8 @@ def best(text: str, intents: Intents, only: set[str] | None = None) -> Recognize
     return min(results, key=rank) if results else None
 
 
-def _slot(entity: Any, offset: int) -> Slot:
-    span = entity.text_span
-    placed = (span[0] + offset, span[1] + offset) if span is not None else None
-    return Slot(entity.name, entity.value, entity.text, placed)
+def _slot(entity: Any) -> Slot:
+    return Slot(entity.name, entity.value, entity.text, entity.text_span)
 
 
 def _one_request(found: Sequence[_Clause]) -> str | None:
