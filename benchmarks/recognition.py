@@ -606,9 +606,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "request lower-cased without punctuation as an ASR writes it, numbers replaced as "
         "`rhasspynlu_hermes --replace-numbers` does. With fuzzy matching on (Rhasspy's "
         "default) the NLU skips words it does not know and lowers the intent's "
-        "confidenceScore; the skill ignores anything scored below `nlu.min_confidence` "
-        f"({MIN_CONFIDENCE:g}), so 'as the skill acts on it' is what people meet, and "
-        "'every intent it publishes' counts what the NLU alone would have done.\n"
+        "confidenceScore; the skill does not act on anything scored below "
+        f"`nlu.min_confidence` ({MIN_CONFIDENCE:g}) as it stands: it takes a second look at "
+        "such a sentence, and at one the NLU did not recognize, with its own recognizer "
+        "(the sentence as clauses, on the text as the ASR wrote it). 'As the skill acts on "
+        "it' is what people meet; 'every intent it publishes' counts what the NLU alone "
+        "would have done.\n"
         "\n## Speed\n\n" + _measured_on() + timing
     )
     print(report)
