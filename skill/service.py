@@ -95,6 +95,8 @@ class Skill:
         self.config = config
         self._second_look = second_look
         self._looks = Tasks("second looks")
+        self._heard: dict[str, int] = {}
+        """Intents heard per admitted site: a second look acts only if none came since."""
         self.sites = sites
         """Every site's state and what runs there."""
         self.output = output
@@ -184,12 +186,18 @@ class Skill:
     def _look_again(self, text: str, site_id: str) -> None:
         if self._second_look is None or not text.strip():
             return
-        self._looks.spawn(self._second(self._second_look, text, site_id), name="second-look")
+        heard = self._heard.get(site_id, 0)
+        look = self._second(self._second_look, text, site_id, heard)
+        self._looks.spawn(look, name="second-look")
 
-    async def _second(self, look: SecondLook, text: str, site_id: str) -> None:
+    async def _second(self, look: SecondLook, text: str, site_id: str, heard: int) -> None:
         found = await look.recognize(text, site_id)
         if found is None:
             log.info("Nothing for us on site %s, on a second look", site_id)
+            return
+        if self._heard.get(site_id, 0) != heard:
+            # Someone spoke again meanwhile ("stop"): what they said last wins.
+            log.info("A second look on site %s came after a newer request; dropped", site_id)
             return
         log.info("A second look found %s on site %s", found.intent.intent_name, site_id)
         self._on_intent(found)
@@ -233,6 +241,7 @@ class Skill:
             log.debug("Ignoring an intent from a site outside `sites`")
             return
         name = intent.intent.intent_name
+        self._heard[site_id] = self._heard.get(site_id, 0) + 1
         log.info("Intent %s on site %s", name, site_id)
         log.debug("Slots: %s", [(s.slot_name, s.value) for s in intent.slots or []])
         if intent.session_id:

@@ -193,3 +193,23 @@ async def test_a_check_ins_own_sentence_is_not_looked_at_again(recognizer: Recog
         assert skill.activity(SITE) == ""
     finally:
         await skill.close()
+
+
+async def test_a_request_heard_meanwhile_wins_over_a_slower_second_look(
+    recognizer: Recognizer,
+) -> None:
+    """ "stop" said while the second look still reads the sentence before it: nothing starts."""
+    sent: list[Outgoing] = []
+    skill = make_skill(sent, SecondLook(CountingLoad(recognizer)))
+    try:
+        skill.on_message(not_recognized("we're back so start breathing please"))
+        stop = {
+            "input": "stop",
+            "intent": {"intentName": "AftercareStop", "confidenceScore": 1},
+            "siteId": SITE,
+        }
+        skill.on_message(Incoming("hermes/intent/AftercareStop", json.dumps(stop).encode(), False))
+        await asyncio.sleep(0.5)
+        assert skill.activity(SITE) == ""
+    finally:
+        await skill.close()
