@@ -81,6 +81,8 @@ class Recognizer:
         if found is not None:
             name, slots = found.intent.name, found.entities_list
         else:
+            if intent_filter and best(normalized, self.templates.intents) is not None:
+                return None  # it means something as a whole, only not what is listened for
             composed = self._clauses.recognize(text, intents)
             if composed is None:
                 return None
