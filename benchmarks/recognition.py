@@ -104,13 +104,13 @@ class Guess:
     """The recognizer's score (Rhasspy's fuzzy matching lowers it for skipped words)."""
 
     def acted_upon(
-        self, second_look: Guess | None = None, minimum: float = MIN_CONFIDENCE
+        self, second_look: Callable[[], Guess] | None = None, minimum: float = MIN_CONFIDENCE
     ) -> Guess:
         """What the skill acts on: this when scored at its minimum or above; otherwise (and
-        when nothing was recognized) what its second look found, if it was given one."""
+        when nothing was recognized) what its second look finds, if it is given one."""
         if self.intent is not None and self.confidence >= minimum:
             return self
-        return second_look if second_look is not None else Guess(None)
+        return second_look() if second_look is not None else Guess(None)
 
 
 @dataclass
@@ -585,7 +585,7 @@ def overlap(blind: UtteranceSet, sets: Sequence[UtteranceSet]) -> str:
 def _acted(guesses: Mapping[str, Guess], builtin: Callable[[str], Guess]) -> Callable[[str], Guess]:
     """What the skill acts on: Rhasspy's intent, or its second look at the text as the ASR
     wrote it (rawInput), when Rhasspy scored it below one or recognized nothing."""
-    return lambda text: guesses[text].acted_upon(builtin(asr_text(text)))
+    return lambda text: guesses[text].acted_upon(lambda: builtin(asr_text(text)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
