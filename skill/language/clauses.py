@@ -36,7 +36,6 @@ from typing import Any
 from hassil import Intents, recognize_all
 from hassil.recognize import RecognizeResult
 
-from skill.base.text import normalize
 from skill.base.vocabulary import Intent
 from skill.language.templates import Templates
 
@@ -104,7 +103,7 @@ class Composed:
 @dataclass(frozen=True)
 class _Clause:
     kind: str
-    """An intent's name, a part's name, or "" for a clause that is neither."""
+    """The name of the intent (a request) or of the part it matches."""
     request: bool
     slots: tuple[Slot, ...]
     safeword: bool = False
@@ -185,23 +184,24 @@ class Clauses:
 
     def _classify(self, clause: str, intents: Intents) -> _Clause | None:
         """The safeword, an aside, a request, or another part, in that order; None for
-        anything else (the caution word too). Slot spans are within the clause."""
+        anything else (the caution word too). The clause is normalized (it is cut from
+        Templates.utterance); slot spans are within it."""
         assert self._parts is not None
-        words = normalize(clause)
-        if words in self._caution_words:
+        if clause in self._caution_words:
             return None
-        if words in self._safewords:
+        if clause in self._safewords:
             if Intent.STOP not in intents.intents:
                 return None
             return _Clause(Intent.STOP, request=True, slots=(), safeword=True)
-        if best(clause, self._parts, {ASIDE}) is not None:
+        parts = list(recognize_all(clause, self._parts, language=self._parts.language))
+        if any(result.intent.name == ASIDE for result in parts):
             return _Clause(ASIDE, request=False, slots=())
-        for source, request in ((intents, True), (self._parts, False)):
-            result = best(clause, source)
-            if result is not None:
-                slots = tuple(_slot(entity) for entity in result.entities_list)
-                return _Clause(result.intent.name, request, slots)
-        return None
+        request = best(clause, intents)
+        result = request or (min(parts, key=rank) if parts else None)
+        if result is None:
+            return None
+        slots = tuple(_slot(entity) for entity in result.entities_list)
+        return _Clause(result.intent.name, request is not None, slots)
 
 
 def _word_splits(words: Sequence[str], count: int) -> Iterator[tuple[str, ...]]:
@@ -234,13 +234,9 @@ def rank(result: RecognizeResult) -> tuple[bool, int, int, str]:
     )
 
 
-def best(text: str, intents: Intents, only: set[str] | None = None) -> RecognizeResult | None:
+def best(text: str, intents: Intents) -> RecognizeResult | None:
     """The best match of text (by `rank`), or None when nothing matches."""
-    results = [
-        r
-        for r in recognize_all(text, intents, language=intents.language)
-        if only is None or r.intent.name in only
-    ]
+    results = list(recognize_all(text, intents, language=intents.language))
     return min(results, key=rank) if results else None
 
 

@@ -117,8 +117,9 @@ def load_templates(
     for path in sorted((folder / PARTS_FOLDER).glob("*.yaml")):
         document = read_yaml(path)
         templates.extend(check_document(path, document, language))
-        for key in set(document) - {"language", "intents"}:
-            raise DataFileError(str(path), key, "a parts file holds only language and intents")
+        extra = sorted(set(document) - {"language", "intents"})
+        if extra:
+            raise DataFileError(str(path), extra[0], "a parts file holds only language and intents")
         for name, body in document.get("intents", {}).items():
             parts.setdefault(name, {"data": []})["data"].extend(body["data"])
 
