@@ -9,7 +9,7 @@ import pytest
 from rhasspyhermes.intent import Intent
 from rhasspyhermes.nlu import NluIntent
 
-from skill.hermes.dialogue import Dialogues, SessionEvent, Unclear, parse_session_event
+from skill.hermes.dialogue import Answer, Dialogues, SessionEvent, Unclear, parse_session_event
 from skill.hermes.messages import BadMessage, Outgoing
 
 
@@ -21,6 +21,17 @@ def answer(name: str, *, session: str | None, custom: str | None) -> NluIntent:
         session_id=session,
         custom_data=custom,
     )
+
+
+async def check_in(
+    intents: list[str],
+) -> tuple[Dialogues, asyncio.Task[Answer | None], str]:
+    """A check-in on the bedroom, asked and waiting: its dialogues, the ask, its token."""
+    sent: list[Outgoing] = []
+    dialogues = Dialogues(sent.append)
+    asking = asyncio.create_task(dialogues.ask("bedroom", intents))
+    await asyncio.sleep(0)
+    return dialogues, asking, json.loads(sent[0].payload)["customData"]
 
 
 @pytest.mark.asyncio
@@ -50,11 +61,7 @@ async def test_ask_sends_an_enqueued_action_session_and_gets_the_answer() -> Non
 
 @pytest.mark.asyncio
 async def test_session_ended_without_answer_means_none() -> None:
-    sent: list[Outgoing] = []
-    dialogues = Dialogues(sent.append)
-    asking = asyncio.create_task(dialogues.ask("bedroom", ["AftercareNeed"]))
-    await asyncio.sleep(0)
-    token = json.loads(sent[0].payload)["customData"]
+    dialogues, asking, token = await check_in(["AftercareNeed"])
     dialogues.session_ended(SessionEvent("s2", "bedroom", token, "timeout"))
     assert await asking is None
 
@@ -63,11 +70,7 @@ async def test_session_ended_without_answer_means_none() -> None:
 async def test_an_answer_the_recognizer_did_not_understand_is_unclear_not_none() -> None:
     """Rhasspy's dialogue manager ends the session with intentNotRecognized when the NLU
     heard words but matched no intent of the filter: something was said, and deserves a reply."""
-    sent: list[Outgoing] = []
-    dialogues = Dialogues(sent.append)
-    asking = asyncio.create_task(dialogues.ask("bedroom", ["AftercareFeeling"]))
-    await asyncio.sleep(0)
-    token = json.loads(sent[0].payload)["customData"]
+    dialogues, asking, token = await check_in(["AftercareFeeling"])
     dialogues.session_started(SessionEvent("s4", "bedroom", token))
     dialogues.session_ended(SessionEvent("s4", "bedroom", token, "intentNotRecognized"))
     assert await asking == Unclear("bedroom")
@@ -106,11 +109,7 @@ def test_parse_session_event() -> None:
 @pytest.mark.asyncio
 async def test_asking_is_true_only_while_a_check_in_listens_in_that_session() -> None:
     """The second look leaves a check-in's sentences alone: they are its answers."""
-    sent: list[Outgoing] = []
-    dialogues = Dialogues(sent.append)
-    asking = asyncio.create_task(dialogues.ask("bedroom", ["AftercareFeeling"]))
-    await asyncio.sleep(0)
-    token = json.loads(sent[0].payload)["customData"]
+    dialogues, asking, token = await check_in(["AftercareFeeling"])
     assert not dialogues.asking("s3"), "no session started yet"
     dialogues.session_started(SessionEvent("s3", "bedroom", token))
     assert dialogues.asking("s3")
