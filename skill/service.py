@@ -141,6 +141,10 @@ class Skill:
         """Activity per known site (for tests and the demo)."""
         return self.sites.states()
 
+    async def looked(self) -> None:
+        """Wait until every second look under way has ended (and acted, if it found one)."""
+        await self._looks.settle()
+
     async def close(self) -> None:
         """Stop every site (without speaking) and wait until everything has ended."""
         self._looks.cancel()

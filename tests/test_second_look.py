@@ -76,13 +76,6 @@ def not_recognized(text: str, session: str | None = None) -> Incoming:
     return Incoming(NOT_RECOGNIZED_TOPIC, json.dumps(body).encode(), False)
 
 
-async def settle(skill: Skill) -> None:
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if skill.activity(SITE):
-            return
-
-
 @pytest.mark.parametrize(
     "message",
     [
@@ -99,7 +92,7 @@ async def test_a_request_in_clauses_is_acted_on(recognizer: Recognizer, message:
     try:
         assert NOT_RECOGNIZED_TOPIC in skill.subscriptions()
         skill.on_message(message)
-        await settle(skill)
+        await skill.looked()
         assert skill.activity(SITE) == "breathing"
         assert load.loads == 1
     finally:
@@ -107,22 +100,26 @@ async def test_a_request_in_clauses_is_acted_on(recognizer: Recognizer, message:
 
 
 @pytest.mark.parametrize(
-    "message",
+    ("message", "looks"),
     [
         # fuzzy matching heard the safeword in it; the second look finds nothing
-        pytest.param(in_part("AftercareStop", "red wine or white wine"), id="safeword-inside"),
-        pytest.param(not_recognized("okay, what's the weather like"), id="unrelated"),
-        pytest.param(not_recognized(""), id="empty"),
+        pytest.param(in_part("AftercareStop", "red wine or white wine"), 1, id="safeword-inside"),
+        pytest.param(not_recognized("okay, what's the weather like"), 1, id="unrelated"),
+        pytest.param(not_recognized(""), 0, id="empty"),
         # without rawInput only the matched words are known ("red"): never looked at again
-        pytest.param(in_part("AftercareStop", "red", raw=False), id="in-part-without-raw-input"),
+        pytest.param(in_part("AftercareStop", "red", raw=False), 0, id="in-part-without-raw-input"),
     ],
 )
-async def test_what_is_not_for_us_stays_ignored(recognizer: Recognizer, message: Incoming) -> None:
+async def test_what_is_not_for_us_stays_ignored(
+    recognizer: Recognizer, message: Incoming, looks: int
+) -> None:
     sent: list[Outgoing] = []
-    skill = make_skill(sent, SecondLook(CountingLoad(recognizer)))
+    load = CountingLoad(recognizer)
+    skill = make_skill(sent, SecondLook(load))
     try:
         skill.on_message(message)
-        await asyncio.sleep(0.5)
+        await skill.looked()
+        assert load.loads == looks
         assert skill.activity(SITE) == ""
         assert not [m for m in sent if "tts/say" in m.topic or "playBytes" in m.topic]
     finally:
@@ -136,7 +133,7 @@ async def test_the_recognizer_loads_once_for_many_looks(recognizer: Recognizer) 
     try:
         for _ in range(3):
             skill.on_message(not_recognized("okay, what's the weather like"))
-        await asyncio.sleep(0.5)
+        await skill.looked()
         assert load.loads == 1
     finally:
         await skill.close()
@@ -149,7 +146,7 @@ async def test_without_a_second_look_nothing_is_subscribed_or_done() -> None:
         assert NOT_RECOGNIZED_TOPIC not in skill.subscriptions()
         skill.on_message(not_recognized("we're back so start breathing please"))
         skill.on_message(in_part("AftercareBreathe", "that was a lot, can you breathe with us"))
-        await asyncio.sleep(0.2)
+        await skill.looked()
         assert skill.activity(SITE) == ""
         assert skill.problems.count("bad_site_id") == 0
     finally:
@@ -187,7 +184,7 @@ async def test_a_check_ins_own_sentence_is_not_looked_at_again(recognizer: Recog
         skill.on_message(not_recognized("we're back so start breathing please", session="s1"))
         skill.on_message(in_part("AftercareStop", "we're back so start breathing", session="s1"))
         answer = await asking
-        await asyncio.sleep(0.3)
+        await skill.looked()
         assert type(answer).__name__ == "Unclear"
         assert load.loads == 0
         assert skill.activity(SITE) == ""
@@ -200,7 +197,8 @@ async def test_a_request_heard_meanwhile_wins_over_a_slower_second_look(
 ) -> None:
     """ "stop" said while the second look still reads the sentence before it: nothing starts."""
     sent: list[Outgoing] = []
-    skill = make_skill(sent, SecondLook(CountingLoad(recognizer)))
+    load = CountingLoad(recognizer)
+    skill = make_skill(sent, SecondLook(load))
     try:
         skill.on_message(not_recognized("we're back so start breathing please"))
         stop = {
@@ -209,7 +207,8 @@ async def test_a_request_heard_meanwhile_wins_over_a_slower_second_look(
             "siteId": SITE,
         }
         skill.on_message(Incoming("hermes/intent/AftercareStop", json.dumps(stop).encode(), False))
-        await asyncio.sleep(0.5)
+        await skill.looked()
+        assert load.loads == 1, "the look ran to its end"
         assert skill.activity(SITE) == ""
     finally:
         await skill.close()
