@@ -8,7 +8,7 @@ import functools
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -25,6 +25,7 @@ from skill.assets import (
 from skill.base.clock import Clock
 from skill.base.errors import BrokerError, VoiceError
 from skill.base.interpreter import freeze_heap, quick_handoff, thaw_heap
+from skill.base.tasks import cancelled, quietly
 from skill.breathing.runner import BreathingRunner
 from skill.care.followup import local_zone
 from skill.care.reminders import Reminders
@@ -43,9 +44,11 @@ from skill.service import Skill
 from skill.site.checkins import CheckIns
 from skill.site.memory import Memory, utc_now
 from skill.site.sites import Sites
+from skill.voice.chimes import CHIME_RATE
 from skill.voice.clips import ClipCache
 from skill.voice.output import Listener, Output
 from skill.voice.piper import Synthesizer
+from skill.voice.satellites import Satellites, start_satellites
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,7 @@ def assemble(
     memory: Memory,
     listener: Listener | None = None,
     second_look: SecondLook | None = None,
+    satellites: Satellites | None = None,
 ) -> Skill:
     """Wire the skill's parts together (no MQTT, no broker: those are the Runtime's)."""
     room = Room(config, publish, clock)
@@ -85,6 +89,7 @@ def assemble(
         listener=listener,
         voice_hook=lambda site, speaking: room.duck(site) if speaking else room.unduck(site),
         stand_in=assets.chimes["soft"],
+        satellites=satellites,
     )
     output.max_chars = config.voice.max_sentence_chars
     status = StatusBoard(config, publish)
@@ -137,6 +142,7 @@ def assemble(
         dialogues=dialogues,
         publish=publish,
         second_look=second_look,
+        satellites=satellites,
     )
 
 
@@ -238,7 +244,7 @@ class Runtime:
             broker = self._broker = EmbeddedBroker(port=config.mqtt.port or None)
             await broker.__aenter__()
             self._stack.push_async_callback(
-                _quietly, functools.partial(asyncio.to_thread, broker.stop)
+                quietly, functools.partial(asyncio.to_thread, broker.stop)
             )
             self.host, self.port = broker.host, broker.port
         synth = self._synth_override
@@ -270,6 +276,12 @@ class Runtime:
             memory=memory,
             listener=self._listener,
             second_look=second_look(config, project_dir()),
+            satellites=await start_satellites(
+                config,
+                self._publish,
+                self._stack,
+                synth.sample_rate if synth is not None else CHIME_RATE,
+            ),
         )
         self.room = self.skill.room
         self._stack.push_async_callback(self.room.close)
@@ -305,9 +317,10 @@ class Runtime:
                 log.log(level, "%s; still trying", err)
                 level = logging.DEBUG
         self.reminders.start()
+        self.skill.prepare()
         if self._clips is not None:
             self._warm = loop.create_task(self._warm_up(self._clips, assets, time.perf_counter()))
-            self._stack.push_async_callback(_cancelled, self._warm)
+            self._stack.push_async_callback(cancelled, self._warm)
 
     async def _warm_up(self, clips: ClipCache, assets: Assets, online: float) -> None:
         """After `online`: load the voice, then bring every fixed prompt in, most urgent
@@ -383,18 +396,3 @@ class Runtime:
     async def _stop_link(self) -> None:
         if self._link is not None:
             await self._link.stop()
-
-
-async def _quietly(close: Callable[[], Awaitable[None]]) -> None:
-    """A close whose failure must not keep the rest from closing (it is logged)."""
-    try:
-        await close()
-    except Exception:
-        log.warning("A part did not close cleanly", exc_info=True)
-
-
-async def _cancelled(task: asyncio.Task[None]) -> None:
-    """Cancel a task and wait until it has ended."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +36,7 @@ from skill.hermes.mqtt import Incoming
 from skill.room.homeassistant import parse_command
 from skill.room.room import Room
 from skill.room.status import StatusBoard
+from skill.routines.runner import CHECKIN_ANSWERS
 from skill.site import handlers
 from skill.site.sites import Sites
 from skill.site.state import Site
@@ -42,6 +44,7 @@ from skill.voice.output import Output
 
 if TYPE_CHECKING:
     from skill.language.second_look import SecondLook
+    from skill.voice.satellites import Heard, Satellites
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +94,11 @@ class Skill:
         dialogues: Dialogues,
         publish: Callable[[Outgoing], None],
         second_look: SecondLook | None = None,
+        satellites: Satellites | None = None,
     ) -> None:
         self.config = config
         self._second_look = second_look
+        self._satellites = satellites
         self._looks = Tasks("second looks")
         self._heard: dict[str, int] = {}
         """Intents heard per admitted site: a second look acts only if none came since."""
@@ -123,6 +128,7 @@ class Skill:
             SESSION_ENDED,
             *self._status.subscriptions(),
             *([NOT_RECOGNIZED_TOPIC] if self._second_look is not None else []),
+            *(self._satellites.subscriptions() if self._satellites is not None else []),
         ]
 
     def site(self, site_id: str) -> Site:
@@ -140,6 +146,12 @@ class Skill:
     def states(self) -> Mapping[str, str]:
         """Activity per known site (for tests and the demo)."""
         return self.sites.states()
+
+    def prepare(self) -> None:
+        """After `online`: with a site that listens through Home Assistant, load the
+        recognizer its answers need, in the background (a Hermes-only skill never does)."""
+        if self._satellites is not None and self._second_look is not None:
+            self._looks.spawn(self._second_look.load(), name="recognizer")
 
     async def looked(self) -> None:
         """Wait until every second look under way has ended (and acted, if it found one)."""
@@ -161,14 +173,14 @@ class Skill:
                     self.problems.report("retained_intent", "hermes/intent")
                     return
                 self._on_intent(parse_intent(message.topic, message.payload))
+            elif self._satellites is not None and self._satellites.owns(message.topic):
+                self._on_satellite(self._satellites, message)
             elif message.topic == NOT_RECOGNIZED_TOPIC:
                 self._on_not_recognized(message.payload)
             elif message.topic == SAY_FINISHED_TOPIC:
                 self.output.finished(parse_say_finished(message.payload))
-            elif message.topic == SESSION_STARTED:
-                self._dialogues.session_started(parse_session_event(message.payload))
-            elif message.topic == SESSION_ENDED:
-                self._dialogues.session_ended(parse_session_event(message.payload))
+            elif message.topic in (SESSION_STARTED, SESSION_ENDED):
+                self._on_session(message)
             elif message.topic.endswith("/playFinished"):
                 self.output.finished(parse_play_finished(message.payload))
             elif self._status.is_birth(message.topic):
@@ -180,6 +192,40 @@ class Skill:
             self.problems.report(err.kind, message.topic.split("/", 2)[1] or "?")
         except Exception:  # the boundary: the service keeps serving whatever happens
             log.exception("Unexpected error while handling a message; it was dropped")
+
+    def _on_session(self, message: Incoming) -> None:
+        """A dialogue session of one of our check-ins started or ended."""
+        event = parse_session_event(message.payload)
+        if message.topic == SESSION_STARTED:
+            self._dialogues.session_started(event)
+        else:
+            self._dialogues.session_ended(event)
+
+    def _on_satellite(self, satellites: Satellites, message: Incoming) -> None:
+        """Home Assistant played something (finished) or heard an answer to a check-in."""
+        if message.topic.endswith("/finished"):
+            self.output.finished(satellites.finished(message.payload))
+            return
+        heard = satellites.heard(message.topic, message.payload)
+        if not self._dialogues.expects(heard.request_id):
+            log.debug("An answer from Home Assistant nobody waits for; dropped")
+        elif heard.failed or heard.sentence is None:
+            log.info("No answer to a check-in on site %s (Home Assistant)", heard.site_id)
+            self._dialogues.close(heard.request_id, heard=False)
+        else:
+            self._looks.spawn(self._understand(heard), name="answer")
+
+    async def _understand(self, heard: Heard) -> None:
+        """Recognize what Home Assistant heard, as the answer of a Hermes check-in is."""
+        found = None
+        if self._second_look is not None and heard.sentence:
+            found = await self._second_look.recognize(
+                heard.sentence, heard.site_id, intent_filter=CHECKIN_ANSWERS
+            )
+        if found is None:
+            self._dialogues.close(heard.request_id, heard=True)
+            return
+        self._on_intent(dataclasses.replace(found, custom_data=heard.request_id))
 
     def _on_not_recognized(self, payload: bytes) -> None:
         """hermes/nlu/intentNotRecognized: a sentence outside our check-ins, looked at again."""

@@ -79,6 +79,30 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
             "devices[1].name",
             "unique",
         ),
+        ("homeassistant:\n  speakers: [bedroom]\n", "homeassistant.speakers", "mapping of site"),
+        (
+            "homeassistant:\n  speakers: {bedroom: light.bedroom}\n",
+            "homeassistant.speakers.bedroom",
+            "assist_satellite.bedroom or media_player.bedroom",
+        ),
+        (
+            "homeassistant:\n  speakers: {'bed/room': assist_satellite.x}\n",
+            "homeassistant.speakers.bed/room",
+            "site id",
+        ),
+        (
+            "sites: [bedroom]\nhomeassistant:\n  speakers: {guest: assist_satellite.guest}\n",
+            "homeassistant.speakers.guest",
+            "one of the sites in `sites`: bedroom",
+        ),
+        (
+            "voice:\n  engine: hermes\nhomeassistant:\n  speakers: {guest: media_player.guest}\n",
+            "homeassistant.speakers",
+            "voice.engine: piper",
+        ),
+        ("http:\n  port: 99999\n", "http.port", "from 0 to 65535"),
+        ("http:\n  public_url: 192.168.1.20\n", "http.public_url", "http://192.168.1.20:12180"),
+        ("http:\n  root: /\n", "http.root", "allowed keys: host, port, public_url"),
     ],
 )
 def test_mistakes_name_file_key_and_allowed(tmp_path: Path, text: str, key: str, hint: str) -> None:
@@ -225,3 +249,21 @@ def test_min_confidence_is_a_share_from_zero_to_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value).startswith(f"{path}: nlu.min_confidence: expected a number from 0")
+
+
+def test_sites_that_speak_through_home_assistant() -> None:
+    config = parse_config(
+        {
+            "homeassistant": {
+                "speakers": {"guest": "assist_satellite.guest", "den": "media_player.den"}
+            },
+            "http": {"host": "0.0.0.0", "public_url": "http://192.168.1.20:12180/"},
+        }
+    )
+    assert config.homeassistant.speakers == {
+        "guest": "assist_satellite.guest",
+        "den": "media_player.den",
+    }
+    assert config.http.public_url == "http://192.168.1.20:12180"
+    assert parse_config({}).homeassistant.speakers == {}
+    assert parse_config({}).http.host == "127.0.0.1"

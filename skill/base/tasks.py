@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -57,3 +58,18 @@ class Tasks:
         """Cancel every task still running."""
         for task in list(self._tasks):
             task.cancel()
+
+
+async def quietly(close: Callable[[], Awaitable[None]]) -> None:
+    """A close whose failure must not keep the rest from closing (it is logged)."""
+    try:
+        await close()
+    except Exception:
+        log.warning("A part did not close cleanly", exc_info=True)
+
+
+async def cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel a task and wait until it has ended."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

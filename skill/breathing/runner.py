@@ -170,6 +170,8 @@ class BreathingRunner:
         control.start = self._clock.now()
         notes = Tasks()
         last = -1.0
+        self._output.open_stream(site_id)  # a Home Assistant site: one stream for it all
+        stopped = True
         try:
             while True:
                 plan = control.plan
@@ -192,12 +194,14 @@ class BreathingRunner:
                 last = cue.offset
                 if self._clock.now() - deadline > STALE_AFTER and cue.kind == "phase":
                     continue  # e.g. the broker was away: drop it, never bunch cues up
-                self._emit(site_id, cue, notes, quiet=control.quiet, lines=lines)
+                self._emit(site_id, cue, notes, quiet=control.quiet, lines=lines, at=deadline)
                 if control.replies and cue.kind == "phase" and not control.quiet:
                     self._reply(site_id, control, cue, deadline, notes)
             await notes.wait()
+            stopped = False
         finally:
             notes.cancel()
+            self._output.close_stream(site_id, stop=stopped)
             self._room.breathing_ended(site_id)
 
     def _reply(
@@ -234,8 +238,8 @@ class BreathingRunner:
         """Bring a line's clips into memory (from disk) before it is due."""
         await self._output.seconds(text)
 
-    def _chime(self, site_id: str, kind: str) -> None:
-        self._output.chime(site_id, self._chimes[kind], kind)
+    def _chime(self, site_id: str, kind: str, at: float | None = None) -> None:
+        self._output.chime(site_id, self._chimes[kind], kind, at)
 
     async def _in_step(self, site_id: str, phase: str, seconds: float) -> None:
         """The room and the published state follow a phase that has begun."""
@@ -250,6 +254,7 @@ class BreathingRunner:
         *,
         quiet: bool = False,
         lines: dict[str, str] | None = None,
+        at: float | None = None,
     ) -> None:
         """Publish one cue now: its chime first, then its words (a note: the line fetched).
 
@@ -264,21 +269,20 @@ class BreathingRunner:
         if quiet:
             chime = cue.chime or QUIET_CHIMES.get(cue.phase or "") if cue.kind == "phase" else None
             if chime is not None:
-                self._chime(site_id, chime)
+                self._chime(site_id, chime, at)
             return
         if cue.chime is not None:
-            self._chime(site_id, cue.chime)
+            self._chime(site_id, cue.chime, at)
         if cue.voice_key is None:
             return
         if cue.kind == "phase" and cue.phase is not None:
-            said = self._output.cue(site_id, self._cues[cue.phase])
+            said = self._output.cue(site_id, self._cues[cue.phase], at)
             stand_in = QUIET_CHIMES.get(cue.phase)
             if not said and cue.chime is None and stand_in is not None:
-                self._chime(site_id, stand_in)
+                self._chime(site_id, stand_in, at)
         else:
             chosen = lines.pop(cue.voice_key, None) if lines is not None else None
             if chosen == "":
                 return  # the opening line the voice could not say in time
             text = chosen or self._responses.pick(cue.voice_key)
-            at = self._clock.now()
-            notes.spawn(self._output.say_at(site_id, text, self._clock, at))
+            notes.spawn(self._output.say_at(site_id, text, self._clock, at or self._clock.now()))

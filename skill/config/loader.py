@@ -17,7 +17,7 @@ from skill.base.reader import Reader, show
 from skill.base.text import SITE_ID_MAX, normalize, valid_site_id
 from skill.base.vocabulary import CueStyle, Need
 from skill.config.devices import DeviceAction, DeviceSettings, check_playlists, parse_devices
-from skill.config.homeassistant import HaSettings, settings_problem
+from skill.config.homeassistant import read_homeassistant, read_http
 from skill.config.settings import (
     ENGINES,
     FALLBACKS,
@@ -78,6 +78,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         "followup",
         "needs",
         "routines",
+        "http",
     )
     reader.known(raw, "", top_keys)
     sites = reader.strings(raw, "sites", ())
@@ -98,7 +99,7 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
     language = reader.string(raw, "language", "en")
     if not re.fullmatch(r"[a-z]{2}(_[A-Z]{2})?", language):
         reader.fail("language", f'expected a language code such as "en", got {show(language)}')
-    return Config(
+    config = Config(
         path=path,
         language=language,
         mqtt=mqtt,
@@ -116,13 +117,21 @@ def parse_config(raw: object, *, path: str = "<config>", base: Path | None = Non
         names=_names(reader, raw),
         data_dir=(base / Path(data_dir).expanduser()).resolve() if data_dir else default_data_dir(),
         log_level=reader.choice(raw, "log_level", "INFO", LOG_LEVELS),
-        homeassistant=_homeassistant(reader, raw),
+        homeassistant=read_homeassistant(reader, raw, sites),
+        http=read_http(reader, raw),
         timezone=_timezone(reader, raw),
         morning=_clock_time(reader, followup, "followup.morning", MORNING),
         tonight=_clock_time(reader, followup, "followup.tonight", TONIGHT),
         needs=_needs(reader, raw),
         routines=_routines(reader, raw),
     )
+    if config.homeassistant.speakers and config.voice.engine != "piper":
+        reader.fail(
+            "homeassistant.speakers",
+            "a site that speaks through Home Assistant plays the skill's own clips: "
+            "expected voice.engine: piper",
+        )
+    return config
 
 
 def _timezone(reader: Reader, raw: Mapping[str, Any]) -> str | None:
@@ -169,22 +178,6 @@ def _routines(reader: Reader, raw: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(routines, Mapping):
         reader.fail("routines", f"expected a mapping of routine names, got {show(routines)}")
     return dict(routines)
-
-
-def _homeassistant(reader: Reader, raw: Mapping[str, Any]) -> HaSettings:
-    h = reader.section(raw, "homeassistant", ("discovery", "prefix", "node_id"))
-    discovery = h.get("discovery", True)
-    if not isinstance(discovery, bool):
-        reader.fail("homeassistant.discovery", f"expected true or false, got {show(discovery)}")
-    settings = HaSettings(
-        discovery=discovery,
-        prefix=reader.string(h, "homeassistant.prefix", "homeassistant"),
-        node_id=reader.string(h, "homeassistant.node_id", "aftercare"),
-    )
-    problem = settings_problem(settings)
-    if problem is not None:
-        reader.fail(f"homeassistant.{problem[0]}", problem[1])
-    return settings
 
 
 def _names(reader: Reader, raw: Mapping[str, Any]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from skill.base.vocabulary import CueStyle
 from skill.config.devices import DeviceAction, DeviceSettings
-from skill.config.homeassistant import HaSettings
+from skill.config.homeassistant import HaSettings, HttpSettings
 
 ENGINES = ("piper", "hermes")
 FALLBACKS = ("none", "hermes")
@@ -158,7 +158,9 @@ class Config:
     log_level: str = "INFO"
     """Logging level; DEBUG shows slot values, INFO never does."""
     homeassistant: HaSettings = field(default_factory=HaSettings)
-    """Home Assistant MQTT discovery (buttons and a state sensor per site in `sites`)."""
+    """Home Assistant: MQTT discovery, and the sites that speak through it."""
+    http: HttpSettings = field(default_factory=HttpSettings)
+    """The audio endpoint Home Assistant fetches clips and streams from."""
     timezone: str | None = None
     """IANA zone for follow-up times (None: the system's zone)."""
     morning: time = MORNING

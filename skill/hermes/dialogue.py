@@ -93,16 +93,22 @@ class Dialogues:
         *,
         text: str | None = None,
         seconds: float = ANSWER_TIMEOUT,
+        listen: Callable[[str], None] | None = None,
     ) -> Answer | None:
         """Open a listening session on the site; the answer intent, Unclear for an answer
         the recognizer did not understand, or None for no answer.
 
         `text` is spoken by the dialogue manager's own TTS (engine `hermes`); with the
         skill's own voice the question is spoken before, and the session only listens.
+        `listen` replaces the Hermes session (a Home Assistant site asks its own way): it
+        is given the token its answer must carry as `custom_data`, or `close` with.
         """
         token = f"{CHECKIN_TAG}{uuid.uuid4().hex}"
         answer: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
         self._pending[token] = _Pending(site_id, answer)
+        if listen is not None:
+            listen(token)
+            return await self._wait(site_id, token, answer, seconds)
         start = DialogueStartSession(
             init=DialogueAction(
                 can_be_enqueued=True,
@@ -114,6 +120,11 @@ class Dialogues:
             custom_data=token,
         )
         self._publish(Outgoing(start.topic(), str(start.payload()).encode("utf-8")))
+        return await self._wait(site_id, token, answer, seconds)
+
+    async def _wait(
+        self, site_id: str, token: str, answer: asyncio.Future[Answer | None], seconds: float
+    ) -> Answer | None:
         try:
             # Scaled with the rest of the skill's time (a compressed demo waits as long, in
             # its own time, as a real night does). Never wait_for: it can swallow a "stop".
@@ -143,6 +154,20 @@ class Dialogues:
         if pending is None or pending.answer.done():
             return False
         pending.answer.set_result(Unclear(pending.site_id))
+        return True
+
+    def expects(self, token: str) -> bool:
+        """True while a check-in asked with `listen` waits for an answer with this token."""
+        pending = self._pending.get(token)
+        return pending is not None and not pending.answer.done()
+
+    def close(self, token: str, *, heard: bool) -> bool:
+        """A check-in asked with `listen` ended without an answer we understood: Unclear
+        when something was heard, None when nothing was. False if not ours."""
+        pending = self._pending.get(token)
+        if pending is None or pending.answer.done():
+            return False
+        pending.answer.set_result(Unclear(pending.site_id) if heard else None)
         return True
 
     def asking(self, session_id: str | None) -> bool:

@@ -14,7 +14,7 @@ look runs in a worker thread too: the event loop keeps the cues' time meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # hassil loads with the recognizer, in its thread, not at start
@@ -31,9 +31,21 @@ class SecondLook:
         self._recognizer: Recognizer | None = None
         self._loading = asyncio.Lock()
 
-    async def recognize(self, text: str, site_id: str) -> NluIntent | None:
-        """The intent in text, or None; loads the recognizer the first time."""
+    async def load(self) -> None:
+        """Load the recognizer now (a site that listens through Home Assistant needs it
+        for its first answer; idle otherwise)."""
         async with self._loading:
             if self._recognizer is None:
                 self._recognizer = await asyncio.to_thread(self._load)
-        return await asyncio.to_thread(self._recognizer.recognize, text, site_id=site_id)
+
+    async def recognize(
+        self, text: str, site_id: str, intent_filter: Collection[str] | None = None
+    ) -> NluIntent | None:
+        """The intent in text (one of `intent_filter`, if given), or None; loads the
+        recognizer the first time."""
+        await self.load()
+        recognizer = self._recognizer
+        assert recognizer is not None
+        return await asyncio.to_thread(
+            lambda: recognizer.recognize(text, site_id=site_id, intent_filter=intent_filter)
+        )

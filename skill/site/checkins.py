@@ -31,6 +31,16 @@ class CheckIns:
     async def ask(self, site_id: str, key: str) -> Answer | None:
         """Ask a check-in question and listen; the answer, or None when none came."""
         text = self._responses.pick(key)
+        satellite = self._output.satellite(site_id)
+        if satellite is not None:
+            # Home Assistant asks (ask_question) and hears; the answer comes back on the
+            # site's answer topic and is recognized like a Hermes check-in's answer.
+            wav = await self._output.wav(text)
+            return await self._dialogues.ask(
+                site_id,
+                CHECKIN_ANSWERS,
+                listen=lambda token: satellite.ask(site_id, token, wav),
+            )
         if not self._output.speaks_text:
             await self._output.say(site_id, text)  # our own voice, then the session only listens
             return await self._dialogues.ask(site_id, CHECKIN_ANSWERS)

@@ -197,6 +197,7 @@ class SiteState:
             task.add_done_callback(state.stopping.discard)
         for pending in [*state.stopping, *state.extras]:
             pending.cancel()
+        self._output.hush(site_id)  # a Home Assistant site stops playing now
         if music:
             self._room.stop(site_id)
             self._status.set(site_id, Activity.IDLE)

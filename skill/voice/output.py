@@ -1,19 +1,26 @@
-"""Speaking on a site: clips on playBytes (own Piper voice) or text on hermes/tts/say."""
+"""Speaking on a site: clips on playBytes (own Piper voice) or text on hermes/tts/say; on a
+Home Assistant site, clips as URLs and a breathing session as one live stream
+(skill.voice.satellites)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from skill.base.clock import Clock
 from skill.config.settings import MAX_SENTENCE_CHARS
 from skill.hermes.messages import Outgoing, play_bytes, tts_say
+from skill.voice.audio import wav_bytes, wav_pcm
 from skill.voice.clips import ClipCache
 from skill.voice.piper import Clip, split_sentences
+
+if TYPE_CHECKING:
+    from skill.voice.satellites import Satellites
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +70,10 @@ class Output:
         listener: Listener | None = None,
         voice_hook: VoiceHook | None = None,
         stand_in: Clip | None = None,
+        satellites: Satellites | None = None,
     ) -> None:
         self._publish = publish
+        self._satellites = satellites
         self._stand_in = stand_in
         self._voice_hook = voice_hook
         self._clips = clips
@@ -170,7 +179,7 @@ class Output:
         try:
             for index, (sentence, clip) in enumerate(zip(sentences, clips, strict=True)):
                 await clock.sleep_until(at)
-                await self.play(site_id, clip, kind="speech", text=sentence, wait=False)
+                await self.play(site_id, clip, kind="speech", text=sentence, wait=False, at=at)
                 at += (clip.seconds + SENTENCE_GAP) * clock.scale
                 if index == len(clips) - 1:
                     await clock.sleep_until(at)
@@ -193,11 +202,11 @@ class Output:
         ready = [clip for clip in clips if clip is not None]
         return _length(ready) if len(ready) == len(clips) else None
 
-    def chime(self, site_id: str, clip: Clip, name: str) -> None:
-        """Send one chime now, never waiting."""
-        self._send(site_id, clip, kind="chime", text=name)
+    def chime(self, site_id: str, clip: Clip, name: str, at: float | None = None) -> None:
+        """Send one chime now, never waiting (`at`: its planned moment, for a stream)."""
+        self._send(site_id, clip, kind="chime", text=name, at=at)
 
-    def cue(self, site_id: str, text: str) -> bool:
+    def cue(self, site_id: str, text: str, at: float | None = None) -> bool:
         """Send one breathing cue now, never waiting; False when its clip is not ready
         (the voice is still warming up, or the cue was too long for its phase): the
         caller marks the phase with a chime instead."""
@@ -208,7 +217,7 @@ class Output:
         clip = self._clips.cached(text, trim=True)
         if clip is None:
             return False
-        self._send(site_id, clip, kind="cue", text=text)
+        self._send(site_id, clip, kind="cue", text=text, at=at)
         return True
 
     async def play(
@@ -219,24 +228,81 @@ class Output:
         kind: Literal["speech", "cue", "chime"],
         text: str,
         wait: bool,
+        at: float | None = None,
     ) -> None:
         """Publish one WAV clip on the site's playBytes topic, optionally until it has played."""
         if not wait:
-            self._send(site_id, clip, kind=kind, text=text)
+            self._send(site_id, clip, kind=kind, text=text, at=at)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        request_id = self._send(site_id, clip, kind=kind, text=text)
+        request_id = self._send(site_id, clip, kind=kind, text=text, at=at)
         self._waiting[request_id] = future
         await self._wait(request_id, future, clip.seconds * self._time_scale + FINISH_MARGIN)
 
     def _send(
-        self, site_id: str, clip: Clip, *, kind: Literal["speech", "cue", "chime"], text: str
+        self,
+        site_id: str,
+        clip: Clip,
+        *,
+        kind: Literal["speech", "cue", "chime"],
+        text: str,
+        at: float | None = None,
     ) -> str:
-        """Publish one clip now; its request id."""
-        request_id = str(uuid.uuid4())
-        self._publish(play_bytes(site_id, request_id, clip.wav))
+        """Publish one clip now (into the site's stream at `at`, if one is open); its id."""
+        satellites = self._satellites
+        if satellites is not None and satellites.handles(site_id):
+            stream = satellites.stream(site_id)
+            if stream is None:
+                request_id = satellites.speak(site_id, clip.wav, text)
+            else:
+                request_id = str(uuid.uuid4())
+                stream.place(clip.wav, time.monotonic() if at is None else at)
+                # It has played when the stream has reached its end.
+                asyncio.get_running_loop().call_later(
+                    clip.seconds * self._time_scale, self.finished, request_id
+                )
+        else:
+            request_id = str(uuid.uuid4())
+            self._publish(play_bytes(site_id, request_id, clip.wav))
         self._tell(Spoken(site_id, kind, text, clip.seconds))
         return request_id
+
+    def open_stream(self, site_id: str) -> None:
+        """A breathing session begins: on a Home Assistant site, one live stream carries it."""
+        if self._satellites is not None and self._satellites.handles(site_id):
+            self._satellites.open_stream(site_id)
+
+    def close_stream(self, site_id: str, *, stop: bool) -> None:
+        """The session ended: its stream plays out, or (`stop`) ends at once."""
+        if self._satellites is not None and self._satellites.handles(site_id):
+            self._satellites.end_stream(site_id, stop=stop)
+
+    def hush(self, site_id: str) -> None:
+        """Everything on the site stopped: a Home Assistant site stops playing at once
+        (a Hermes site's clips are short; nothing is sent)."""
+        if self._satellites is not None and self._satellites.handles(site_id):
+            self._satellites.hush(site_id)
+
+    def satellite(self, site_id: str) -> Satellites | None:
+        """The Home Assistant relay when this site speaks through it, else None."""
+        if self._satellites is not None and self._satellites.handles(site_id):
+            return self._satellites
+        return None
+
+    async def wav(self, text: str) -> bytes:
+        """A prompt as one WAV file: its sentences with the sentence gap between."""
+        if self._clips is None:
+            raise RuntimeError("no voice to render with")
+        sentences = split_sentences(text, self.max_chars)
+        clips = [await self._clips.clip(s) for s in sentences]
+        parts: list[bytes] = []
+        rate = 0
+        for index, clip in enumerate(clips):
+            pcm, rate = wav_pcm(clip.wav)
+            if index:
+                parts.append(bytes(2 * round(SENTENCE_GAP * rate)))
+            parts.append(pcm)
+        return wav_bytes(b"".join(parts), rate or 22050)
 
     async def _say_hermes(self, site_id: str, sentence: str) -> None:
         request_id = str(uuid.uuid4())

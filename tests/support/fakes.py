@@ -124,6 +124,11 @@ class FakeVoice:
                 self._heard[trimmed] = Heard("cue", sentence)
         return wav
 
+    def made(self) -> dict[bytes, Heard]:
+        """Every WAV this voice (and the chimes) made, with what it is."""
+        with self._lock:
+            return dict(self._heard)
+
     def heard(self, wav: bytes) -> Heard:
         """What a payload is; AssertionError for bytes this voice never made."""
         with self._lock:

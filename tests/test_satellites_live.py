@@ -1,0 +1,269 @@
+"""Issue #16 live: a site that speaks and listens through Home Assistant.
+
+The real skill runs on a real Mosquitto with `homeassistant.speakers: {guest: ...}` and its
+audio endpoint on loopback; a stand-in for Home Assistant and its satellite
+(tests/support/satellite.py) does what the generated package makes Home Assistant do:
+fetches every URL the skill publishes, plays clips for their length, reads the breathing
+stream to its end, and answers check-ins on the answer topic. Nothing for that site may go
+out as Hermes audio, and the breathing cues must sit at their planned sample offsets in
+the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from pathlib import Path
+
+import pytest
+from support.fakes import (
+    PAD_SECONDS,
+    RATE,
+    SITE,
+    Bedside,
+    Clip,
+    FakeDialogueManager,
+    cue_text,
+    is_line,
+    labels,
+    live_skill,
+)
+from support.satellite import (
+    ERROR,
+    StandInSatellite,
+    clip_samples,
+    find,
+    stream_samples,
+    wav_seconds,
+)
+
+from skill.hermes.broker import EmbeddedBroker
+from skill.language import keys
+from skill.voice.chimes import chime_wav
+from skill.voice.piper import split_sentences
+from skill.voice.stream import BLOCK, samples_of
+
+pytestmark = pytest.mark.timeout(90)
+
+GUEST = "guest"
+SATELLITE = "assist_satellite.guest_room"
+HA = {"speakers": {GUEST: SATELLITE}}
+HTTP = {"port": 0}
+
+
+def hermes_audio(bs: Bedside, site: str) -> list[str]:
+    """Topics of every Hermes audio or TTS message for a site."""
+    return [
+        m.topic
+        for m in bs.recorder.messages("hermes/#")
+        if m.topic.startswith((f"hermes/audioServer/{site}/", "hermes/tts/say"))
+        and (m.topic.startswith("hermes/audioServer") or json.loads(m.payload)["siteId"] == site)
+    ]
+
+
+def spoken(bs: Bedside, wav: bytes) -> str:
+    """The words a clip served by the endpoint carries: one sentence the fake voice made,
+    or several of them joined with the sentence gap (a check-in question)."""
+    assert bs.voice is not None
+    with contextlib.suppress(AssertionError):
+        return bs.voice.heard(wav).text
+    samples = clip_samples(wav)
+    known = [
+        (heard.text, clip_samples(made))
+        for made, heard in bs.voice.made().items()
+        if heard.kind == "speech"
+    ]
+    words: list[str] = []
+    position = 0
+    while True:  # each sentence: its padding of silence, then its first sample of sound
+        sound = next((i for i in range(position, len(samples)) if samples[i]), None)
+        if sound is None:
+            break
+        start = sound - round(PAD_SECONDS * RATE)
+        found = next((t, c) for t, c in known if samples[start : start + len(c)] == c)
+        words.append(found[0])
+        position = start + len(found[1])
+    return " ".join(words)
+
+
+@pytest.mark.asyncio
+async def test_breathing_is_one_stream_with_every_cue_at_its_sample_offset(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """One round of box breathing in real time: one `play`, one stream, each phase cue
+    found sample for sample where the plan puts it (within one block), then the stream
+    ends by itself; nothing for the site on Hermes audio."""
+    async with (
+        live_skill(
+            mosquitto,
+            tmp_path,
+            scale=1.0,
+            homeassistant=HA,
+            http=HTTP,
+            breathing={"style": "voice"},
+        ) as bs,
+        StandInSatellite(bs, GUEST) as ha,
+    ):
+        await bs.ended(await bs.say("one round of box breathing", site=GUEST))
+        control = await bs.breathing(GUEST)
+        await bs.idle(GUEST, timeout=60)
+        await ha.streams_done()
+        plays = ha.of("play")
+        assert len(plays) == 1
+        assert plays[0].body["entity_id"] == SATELLITE
+        assert plays[0].status == 200
+        rate, samples = stream_samples(plays[0].wav)
+        clips = bs.runtime.clips
+        assert clips is not None
+        assert rate == bs.voice.sample_rate if bs.voice else False
+        checked = 0
+        for cue in control.plan.cues:
+            expected = round(cue.offset * bs.scale * rate)
+            if cue.chime is not None:
+                chime = samples_of(chime_wav(cue.chime, 22050), rate)
+                assert find(samples, chime[:2000], expected, BLOCK) is not None, cue
+                checked += 1
+            if cue.kind == "phase" and cue.phase is not None and cue.voice_key:
+                clip = clips.cached(cue_text(cue.phase), trim=True)
+                assert clip is not None
+                at = find(samples, clip_samples(clip.wav), expected, BLOCK)
+                assert at is not None, f"{cue.phase} at {cue.offset} s is not in the stream there"
+                checked += 1
+        assert checked >= 4  # the four sides of the box at least
+        # It ended by itself after the close line, not cut short.
+        assert len(samples) / rate >= control.plan.cues[-1].offset
+        assert hermes_audio(bs, GUEST) == []
+
+
+@pytest.mark.asyncio
+async def test_a_short_routine_runs_on_home_assistant_as_it_does_on_hermes(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The short routine on a Hermes site and on a Home Assistant site, with the same
+    answers: the same lines in the same order, each announced only after the one before
+    has played; the check-ins asked on the ask topic and answered on the answer topic; the
+    breathing stretch one stream."""
+    answers = ["i'm not okay", "some water please"]
+    async with (
+        live_skill(
+            mosquitto, tmp_path, scale=0.01, speakers=[SITE], homeassistant=HA, http=HTTP
+        ) as bs,
+        StandInSatellite(bs, GUEST, answers=list(answers)) as ha,
+        FakeDialogueManager(bs, list(answers)),
+    ):
+        await bs.ended(await bs.say("start the short aftercare", site=GUEST))
+        await bs.ended(await bs.say("start the short aftercare", site=SITE))
+        await asyncio.gather(bs.idle(GUEST, timeout=60), bs.idle(SITE, timeout=60))
+        await ha.streams_done()
+
+    assert hermes_audio(bs, GUEST) == []
+    asks = ha.of("ask")
+    assert len(asks) == 2
+    for ask in asks:
+        assert ask.body["answers"] == [{"id": "heard", "sentences": ["{heard}"]}]
+        first = split_sentences(spoken(bs, ask.wav), 1000)[0]
+        assert is_line(first, keys.checkin("feeling")) or is_line(first, keys.checkin("need"))
+    plays = ha.of("play")
+    assert len(plays) == 1
+    _, samples = stream_samples(plays[0].wav)
+    assert any(samples)
+
+    # Lines on Home Assistant: each announce waits until the one before has played.
+    speaks = ha.of("speak")
+    for before, after in itertools.pairwise(speaks):
+        assert after.t >= before.t + wav_seconds(before.wav) * bs.scale - 0.05
+
+    # The same lines in the same order on both sites (the breathing stretch's own notes
+    # are inside the stream on Home Assistant, so they are left out on both).
+    ha_clips = [
+        Clip(f.t, GUEST, f.body["id"], "speech", sentence, 0.0)
+        for f in ha.fetched
+        if f.kind in ("speak", "ask")
+        for sentence in split_sentences(spoken(bs, f.wav), 1000)
+    ]
+    hermes_clips = [c for c in bs.clips(SITE) if c.kind == "speech"]
+    assert outside_breathing(labels(ha_clips)) == outside_breathing(labels(hermes_clips))
+
+
+def outside_breathing(heard: list[tuple[str, str]]) -> list[str]:
+    """The keys of the lines heard, without a breathing session's own notes."""
+    return [key for _, key in heard if not key.startswith("breathing.")]
+
+
+@pytest.mark.asyncio
+async def test_stop_ends_the_stream_at_once_and_says_so(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    async with (
+        live_skill(mosquitto, tmp_path, scale=1.0, homeassistant=HA, http=HTTP) as bs,
+        StandInSatellite(bs, GUEST) as ha,
+    ):
+        await bs.ended(await bs.say("start breathing", site=GUEST))
+        await bs.breathing(GUEST)
+        await asyncio.sleep(1.5)
+        assert len(ha.of("play")) == 1
+        said_stop = time.monotonic()
+        await bs.ended(await bs.say("stop", site=GUEST))
+        await ha.streams_done(timeout=5)
+        ended = ha.of("play")[0].ended
+        assert ended is not None
+        assert ended - said_stop < 1.0
+        stop = await bs.wait_for(f"aftercare/{GUEST}/stop")
+        assert json.loads(stop.payload) == {"entity_id": SATELLITE}
+        await bs.idle(GUEST)
+        await asyncio.sleep(0.3)
+    _, samples = stream_samples(ha.of("play")[0].wav)
+    assert len(samples) / 16000 < 2.5  # cut at the stop, not played on
+    lines = [spoken(bs, f.wav) for f in ha.of("speak")]
+    assert is_line(lines[-1], keys.STOP_DONE)
+    assert hermes_audio(bs, GUEST) == []
+
+
+@pytest.mark.asyncio
+async def test_no_answer_or_a_failed_question_is_no_answer(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A question Home Assistant could not ask (error) and one nobody answered: the
+    routine goes on quietly, as after a Hermes check-in that timed out."""
+    async with (
+        live_skill(mosquitto, tmp_path, scale=0.01, homeassistant=HA, http=HTTP) as bs,
+        StandInSatellite(bs, GUEST, answers=[ERROR]) as ha,
+    ):
+        await bs.ended(await bs.say("start the short aftercare", site=GUEST))
+        await bs.idle(GUEST, timeout=60)
+    assert len(ha.of("ask")) == 2
+    heard = outside_breathing(
+        labels(
+            Clip(f.t, GUEST, f.body["id"], "speech", sentence, 0.0)
+            for f in ha.fetched
+            if f.kind in ("speak", "ask")
+            for sentence in split_sentences(spoken(bs, f.wav), 1000)
+        )
+    )
+    # No reply to an answer nobody gave; the routine went on to its end.
+    assert not [key for key in heard if key.startswith(("feeling.", "need.", "unclear"))]
+    assert heard.index(keys.checkin("feeling")) < heard.index(keys.checkin("need"))
+    assert heard[-1] == keys.ROUTINE_CLOSE
+
+
+@pytest.mark.asyncio
+async def test_malformed_replies_from_home_assistant_are_dropped_and_counted(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    async with live_skill(mosquitto, tmp_path, homeassistant=HA, http=HTTP) as bs:
+        for topic, payload in [
+            (f"aftercare/{GUEST}/finished", b"not json"),
+            (f"aftercare/{GUEST}/finished", b'{"id": 5}'),
+            (f"aftercare/{GUEST}/answer", b"[1, 2]"),
+            (f"aftercare/{GUEST}/answer", b'{"id": "x", "sentence": 7}'),
+            (f"aftercare/{GUEST}/answer", b'{"id": "x", "error": "yes"}'),
+            (f"aftercare/{GUEST}/answer", b"x" * 10000),
+        ]:
+            await bs.publish(topic, payload)
+        await bs.ended(await bs.say("stop", site=GUEST))  # still serving
+        problems = bs.skill.problems
+        assert problems.count("bad_finished") == 2
+        assert problems.count("bad_answer") == 4
