@@ -171,8 +171,11 @@ async def test_a_short_routine_runs_on_home_assistant_as_it_does_on_hermes(
     _, samples = stream_samples(plays[0].wav)
     assert any(samples)
 
-    # Lines on Home Assistant: each announce waits until the one before has played.
+    # Lines on Home Assistant: each announce waits until the one before has played; the
+    # words themselves never go over MQTT at INFO.
     speaks = ha.of("speak")
+    assert speaks
+    assert all(set(f.body) == {"id", "url", "entity_id"} for f in speaks)
     for before, after in itertools.pairwise(speaks):
         assert after.t >= before.t + wav_seconds(before.wav) * bs.scale - 0.05
 
