@@ -276,7 +276,7 @@ class Runtime:
             memory=memory,
             listener=self._listener,
             second_look=second_look(config, project_dir()),
-            satellites=await start_satellites(
+            satellites=start_satellites(
                 config,
                 self._publish,
                 self._stack,

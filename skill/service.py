@@ -148,10 +148,13 @@ class Skill:
         return self.sites.states()
 
     def prepare(self) -> None:
-        """After `online`: with a site that listens through Home Assistant, load the
-        recognizer its answers need, in the background (a Hermes-only skill never does)."""
-        if self._satellites is not None and self._second_look is not None:
-            self._looks.spawn(self._second_look.load(), name="recognizer")
+        """After `online`, with a site that speaks through Home Assistant: serve its audio,
+        and load the recognizer its answers need, in the background (a Hermes-only skill
+        does neither)."""
+        if self._satellites is not None:
+            self._looks.spawn(self._satellites.serve(), name="audio endpoint")
+            if self._second_look is not None:
+                self._looks.spawn(self._second_look.load(), name="recognizer")
 
     async def looked(self) -> None:
         """Wait until every second look under way has ended (and acted, if it found one)."""

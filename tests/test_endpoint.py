@@ -32,7 +32,7 @@ class FakeTime:
 async def served() -> AsyncIterator[tuple[AudioEndpoint, FakeTime, aiohttp.ClientSession]]:
     now = FakeTime()
     endpoint = AudioEndpoint(HttpSettings(port=0), now=now)
-    await endpoint.start()
+    await endpoint.serve()
     async with aiohttp.ClientSession() as session:
         try:
             yield endpoint, now, session

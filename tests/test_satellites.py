@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 from array import array
 
 import pytest
 
+from skill.base.errors import ConfigError
 from skill.config.homeassistant import HttpSettings
+from skill.config.loader import parse_config
 from skill.hermes.messages import BadMessage, Outgoing
 from skill.voice.audio import wav_bytes
 from skill.voice.endpoint import AudioEndpoint
-from skill.voice.satellites import HEARD, Satellites
+from skill.voice.satellites import HEARD, Satellites, start_satellites
 
 CLIP = wav_bytes(array("h", [5] * 100).tobytes(), 16000)
 
@@ -136,3 +140,32 @@ def test_a_malformed_answer_is_refused_with_a_kind(payload: bytes) -> None:
     with pytest.raises(BadMessage) as caught:
         satellites.heard("aftercare/guest/answer", payload)
     assert caught.value.kind == "bad_answer"
+
+
+def drop(message: Outgoing) -> None:
+    """A publish that goes nowhere."""
+
+
+def test_a_port_in_use_stops_the_start_naming_the_key() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        config = parse_config(
+            {
+                "homeassistant": {"speakers": {"guest": "assist_satellite.guest"}},
+                "http": {"port": port},
+            },
+            path="/etc/aftercare/config.yaml",
+        )
+        with pytest.raises(ConfigError) as caught:
+            start_satellites(config, drop, contextlib.AsyncExitStack(), 16000)
+        assert caught.value.key == "http.port"
+        assert str(caught.value).startswith("/etc/aftercare/config.yaml: http.port: cannot listen")
+    finally:
+        taken.close()
+
+
+def test_no_speakers_no_endpoint() -> None:
+    assert start_satellites(parse_config({}), drop, contextlib.AsyncExitStack(), 1) is None

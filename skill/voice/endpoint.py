@@ -13,8 +13,11 @@ it fetches for the satellite anyway. 44 kB/s on the home network is nothing.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ class AudioEndpoint:
         self._now = now
         self._offers: dict[str, _Offer] = {}
         self._runner: web.AppRunner | None = None
+        self._socket: socket.socket | None = None
         self.port = settings.port
         """The bound port (the chosen one when `http.port` is 0)."""
 
@@ -62,8 +66,30 @@ class AudioEndpoint:
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{self.port}"
 
-    async def start(self) -> None:
-        """Bind and serve (aiohttp is imported here: a site without HA never loads it)."""
+    def bind(self) -> None:
+        """Take the address now (before `online`: a port in use stops the start, with its
+        reason); OSError when it cannot. Serving starts later, in `serve`."""
+        host, port = self._settings.host, self._settings.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(64)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        self.port = int(sock.getsockname()[1])
+
+    async def serve(self) -> None:
+        """Serve on the bound address. aiohttp is imported here, in a worker thread (a
+        third of a second on a small board): after `online`, and only with a site that
+        speaks through Home Assistant."""
+        if self._socket is None:
+            self.bind()
+        await asyncio.to_thread(importlib.import_module, "aiohttp.web")
         from aiohttp import web
 
         app = web.Application()
@@ -71,12 +97,9 @@ class AudioEndpoint:
         app.router.add_get("/stream/{name}", self._get_stream, allow_head=False)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self._settings.host, self._settings.port)
-        await site.start()
         self._runner = runner
-        addresses = runner.addresses
-        if addresses:
-            self.port = int(addresses[0][1])
+        assert self._socket is not None
+        await web.SockSite(runner, self._socket).start()
         log.info("Audio endpoint for Home Assistant on %s", self.base_url)
 
     async def close(self) -> None:
@@ -88,6 +111,9 @@ class AudioEndpoint:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     def offer_clip(self, wav: bytes) -> str:
         """A URL serving this clip for `CLIP_TTL` seconds."""

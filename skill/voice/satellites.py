@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from skill.base.errors import ConfigError
 from skill.base.text import valid_site_id
 from skill.config.settings import Config
 from skill.hermes.messages import BadMessage, Outgoing
@@ -82,6 +83,10 @@ class Satellites:
         self._rate = sample_rate
         self._with_text = with_text
         self._streams: dict[str, LiveStream] = {}
+
+    async def serve(self) -> None:
+        """Start serving the clips and streams (after `online`)."""
+        await self.endpoint.serve()
 
     def handles(self, site_id: str) -> bool:
         """True for a site in `homeassistant.speakers`."""
@@ -202,18 +207,23 @@ def _request_id(body: Mapping[str, Any], kind: str) -> str:
     return request_id
 
 
-async def start_satellites(
+def start_satellites(
     config: Config,
     publish: Callable[[Outgoing], None],
     stack: contextlib.AsyncExitStack,
     sample_rate: int,
 ) -> Satellites | None:
-    """The relay and its audio endpoint (closed with `stack`), when a site speaks through
-    Home Assistant; None (and no HTTP server, no aiohttp import) when none does."""
+    """The relay and its audio endpoint, bound (closed with `stack`; it serves once
+    `Satellites.serve` runs, after `online`), when a site speaks through Home Assistant;
+    None (no HTTP server, no aiohttp import) when none does."""
     if not config.homeassistant.speakers:
         return None
     endpoint = AudioEndpoint(config.http)
-    await endpoint.start()
+    try:
+        endpoint.bind()
+    except OSError as err:
+        where = f"{config.http.host}:{config.http.port}"
+        raise ConfigError(config.path, "http.port", f"cannot listen on {where}: {err}") from err
     stack.push_async_callback(endpoint.close)
     return Satellites(
         config.homeassistant.speakers,
