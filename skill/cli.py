@@ -253,6 +253,32 @@ def cmd_sentences(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_homeassistant(args: argparse.Namespace) -> int:
+    """Print the Home Assistant package that plays and hears a site through HA."""
+    from skill.room.ha_package import package
+
+    config = _load(args)
+    entity = args.entity or config.homeassistant.speakers.get(args.site)
+    try:
+        text = package(
+            _recognizer(config),
+            site_id=args.site,
+            entity_id=entity,
+            topic_prefix=config.mqtt.topic_prefix,
+        )
+    except ValueError as err:
+        print(f"aftercare homeassistant: {err}", file=sys.stderr)
+        return 2
+    if args.site not in config.homeassistant.speakers:
+        print(
+            f"Note: site {args.site!r} is not in homeassistant.speakers in {config.path}; "
+            "add it there, or the skill keeps speaking Hermes on it",
+            file=sys.stderr,
+        )
+    print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
     parser = argparse.ArgumentParser(prog="aftercare", description=__doc__)
@@ -299,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sentences.add_argument("--site", default="default", help="site id for --format intent_script")
     sentences.set_defaults(func=cmd_sentences)
+    ha = command("homeassistant", "print the Home Assistant package for a site that speaks there")
+    ha.add_argument("--site", required=True, help="the site id (as in homeassistant.speakers)")
+    ha.add_argument(
+        "--entity",
+        help="assist_satellite.* or media_player.* to play on (default: the site's speaker)",
+    )
+    ha.set_defaults(func=cmd_homeassistant)
     return parser
 
 

@@ -188,3 +188,41 @@ def test_a_voice_that_fails_only_when_it_loads_stops_the_run_with_the_fix(
     err = capsys.readouterr().err
     assert "aftercare run: voice.model: cannot load" in err
     assert "download it again or set voice.model: bundled" in err
+
+
+def test_homeassistant_prints_the_package_of_a_configured_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The site's speaker from config.yaml is the package's default target; the package
+    listens on the site's topics and forwards the intents for that site."""
+    path = write_config(tmp_path, homeassistant={"speakers": {"guest": "assist_satellite.guest"}})
+    assert main(["homeassistant", "--site", "guest", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    package = yaml.safe_load(out)
+    topics = {a["trigger"][0]["topic"] for a in package["automation"]}
+    assert {"aftercare/guest/speak", "aftercare/guest/play", "aftercare/guest/ask"} <= topics
+    assert "assist_satellite.guest" in out
+    assert '"siteId": "guest"' in out
+    assert set(package["intent_script"]) >= {"AftercareBreathe", "AftercareStop"}
+
+
+def test_homeassistant_refuses_a_bad_site_or_entity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    assert main(["homeassistant", "--site", "bed/room", "--config", str(path)]) == 2
+    assert "site" in capsys.readouterr().err
+    assert main(["homeassistant", "--site", "x", "--entity", "light.x", "--config", str(path)]) == 2
+    assert "light.x" in capsys.readouterr().err
+
+
+def test_homeassistant_says_when_the_site_is_not_a_speaker_yet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    args = ["homeassistant", "--site", "den", "--entity", "media_player.den", "--config", str(path)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "media_player.den" in out
+    assert "homeassistant.speakers" in err

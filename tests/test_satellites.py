@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
+import time
 from array import array
 
 import pytest
@@ -15,6 +17,8 @@ from skill.config.loader import parse_config
 from skill.hermes.messages import BadMessage, Outgoing
 from skill.voice.audio import wav_bytes
 from skill.voice.endpoint import AudioEndpoint
+from skill.voice.output import Output
+from skill.voice.piper import Clip
 from skill.voice.satellites import HEARD, Satellites, start_satellites
 
 CLIP = wav_bytes(array("h", [5] * 100).tobytes(), 16000)
@@ -169,3 +173,37 @@ def test_a_port_in_use_stops_the_start_naming_the_key() -> None:
 
 def test_no_speakers_no_endpoint() -> None:
     assert start_satellites(parse_config({}), drop, contextlib.AsyncExitStack(), 1) is None
+
+
+@pytest.mark.asyncio
+async def test_a_line_is_never_cut_by_a_finished_that_came_early() -> None:
+    """Voice PE sometimes reports an announcement finished early: the next line still
+    waits until this one can have played out; a Hermes site goes on at playFinished."""
+    loop = asyncio.get_running_loop()
+    outputs: list[Output] = []
+
+    def publish(message: Outgoing) -> None:
+        if message.topic == "aftercare/guest/speak":
+            request_id = str(body(message)["id"])
+        elif "playBytes" in message.topic:
+            request_id = message.topic.rsplit("/", 1)[1]
+        else:
+            return
+        loop.call_soon(outputs[0].finished, request_id)  # at once: too early
+
+    satellites = Satellites(
+        {"guest": "assist_satellite.guest"},
+        AudioEndpoint(HttpSettings(port=12180)),
+        publish,
+        topic_prefix="aftercare",
+        sample_rate=16000,
+    )
+    output = Output(publish, None, engine="piper", satellites=satellites)
+    outputs.append(output)
+    clip = Clip(wav_bytes(bytes(2 * 8000), 16000), 0.5)
+    began = time.monotonic()
+    await output.play("guest", clip, kind="speech", text="x", wait=True)
+    assert time.monotonic() - began >= 0.5
+    began = time.monotonic()
+    await output.play("bedroom", clip, kind="speech", text="x", wait=True)
+    assert time.monotonic() - began < 0.3

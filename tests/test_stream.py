@@ -163,3 +163,14 @@ async def test_a_reader_that_connects_late_still_hears_everything_from_the_start
     samples = pcm(bytes(data[44:]))
     first = round(0.02 * RATE)
     assert list(samples[first : first + 100]) == [900] * 100
+
+
+def test_a_clip_placed_again_and_again_is_converted_once() -> None:
+    now = FakeTime()
+    stream = LiveStream(RATE, now=now)
+    cue = tone(300, 50)
+    for second in range(1, 40):
+        stream.place(cue, at=stream.start + second)
+    samples = {id(placed.samples) for placed in stream.sounds}
+    assert len(samples) == 1
+    assert [placed.offset for placed in stream.sounds] == [s * RATE for s in range(1, 40)]

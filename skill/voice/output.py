@@ -235,9 +235,14 @@ class Output:
             self._send(site_id, clip, kind=kind, text=text, at=at)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        sent = time.monotonic()
         request_id = self._send(site_id, clip, kind=kind, text=text, at=at)
         self._waiting[request_id] = future
         await self._wait(request_id, future, clip.seconds * self._time_scale + FINISH_MARGIN)
+        if self.satellite(site_id) is not None:
+            # A satellite (or a media player) may say `finished` early: the next line
+            # never starts before this one can have played out.
+            await asyncio.sleep(max(0.0, sent + clip.seconds * self._time_scale - time.monotonic()))
 
     def _send(
         self,

@@ -15,6 +15,7 @@ catches up at once and then plays in real time). Plain Python, no numpy.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import struct
 import time
@@ -93,6 +94,8 @@ class LiveStream:
         self.start = now()
         """Monotonic time of sample 0."""
         self._sounds: list[Placed] = []
+        self._samples: dict[int, tuple[bytes, array[int]]] = {}
+        """Each distinct clip converted once (a cue repeats hundreds of times a session)."""
         self._end: int | None = None
         self._stopped = False
         self._changed = asyncio.Event()
@@ -120,8 +123,10 @@ class LiveStream:
             self.late += 1
             log.debug("A sound came %d samples late for its block", released - offset)
             offset = released
-        self._sounds.append(Placed(offset, samples_of(wav, self.sample_rate)))
-        self._sounds.sort(key=lambda placed: placed.offset)
+        known = self._samples.get(id(wav))
+        if known is None or known[0] is not wav:
+            known = self._samples[id(wav)] = (wav, samples_of(wav, self.sample_rate))
+        bisect.insort(self._sounds, Placed(offset, known[1]), key=lambda placed: placed.offset)
         return offset
 
     def finish(self) -> None:

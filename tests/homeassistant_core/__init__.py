@@ -1,0 +1,1 @@
+"""Tests that run inside .homeassistant-venv/, never in .venv (conftest.py says how)."""
