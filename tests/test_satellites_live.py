@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import json
 import time
+from array import array
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ from support.satellite import (
     wav_seconds,
 )
 
+from skill.breathing.runner import BreathingControl
 from skill.hermes.broker import EmbeddedBroker
 from skill.language import keys
 from skill.voice.chimes import chime_wav
@@ -136,6 +138,98 @@ async def test_breathing_is_one_stream_with_every_cue_at_its_sample_offset(
         # It ended by itself after the close line, not cut short.
         assert len(samples) / rate >= control.plan.cues[-1].offset
         assert hermes_audio(bs, GUEST) == []
+
+
+TINY = {
+    "tiny": {
+        "description": "A short routine for this test.",
+        "steps": [
+            {"say": "routine.opening"},
+            {"breathe": {"pattern": "calm", "minutes": 0.25, "style": "voice"}},
+            {"checkin": "feeling"},
+            {"breathe": {"pattern": "box", "minutes": 2, "style": "voice"}},
+            {"close": "routine.close"},
+        ],
+    }
+}
+"""Lines, a breathing stretch, a check-in, a second stretch to stop in: in real time."""
+
+
+def check_cues(bs: Bedside, samples: array[int], rate: int, control: BreathingControl) -> int:
+    """Every phase cue of a plan sample for sample at its offset (within one block); how many."""
+    clips = bs.runtime.clips
+    assert clips is not None
+    checked = 0
+    for cue in control.plan.cues:
+        if cue.kind == "phase" and cue.phase is not None and cue.voice_key:
+            expected = round(cue.offset * bs.scale * rate)
+            if expected >= len(samples):
+                break  # stopped before it
+            clip = clips.cached(cue_text(cue.phase), trim=True)
+            assert clip is not None
+            at = find(samples, clip_samples(clip.wav), expected, BLOCK)
+            assert at is not None, f"{cue.phase} at {cue.offset} s is not in the stream there"
+            checked += 1
+    return checked
+
+
+@pytest.mark.asyncio
+async def test_a_whole_routine_on_home_assistant_in_real_time(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """A whole routine on a Home Assistant site, in real time: its lines announced in
+    order, each after the one before has played; a breathing stretch as one stream with
+    every cue at its sample offset; the check-in asked on the ask topic and answered on
+    the answer topic (and replied to); then "stop" in the second stretch ends its stream
+    at once and says so."""
+    async with (
+        live_skill(
+            mosquitto, tmp_path, scale=1.0, homeassistant=HA, http=HTTP, routines=TINY
+        ) as bs,
+        StandInSatellite(bs, GUEST, answers=["i'm okay"]) as ha,
+    ):
+        await bs.ended(await bs.say("start the tiny aftercare", site=GUEST))
+        first = await bs.breathing(GUEST, timeout=30)
+        # The check-in, then the second stretch's stream.
+        await asyncio.to_thread(bs.recorder.wait_count, f"aftercare/{GUEST}/play", 2, 60.0)
+        second = await bs.breathing(GUEST)
+        assert second is not first
+        # Stop two seconds into the second stretch's first breath.
+        breath = next(c.offset for c in second.plan.cues if c.kind == "phase")
+        await asyncio.sleep(max(0.0, second.start + breath + 2.0 - time.monotonic()))
+        said_stop = time.monotonic()
+        await bs.ended(await bs.say("stop", site=GUEST))
+        await ha.streams_done(timeout=5)
+        await bs.idle(GUEST)
+        await asyncio.sleep(0.5)
+
+    assert hermes_audio(bs, GUEST) == []
+    calm, box = ha.of("play")
+    # The first stretch ended by itself, every cue in place; the second was cut by the stop.
+    rate, samples = stream_samples(calm.wav)
+    assert check_cues(bs, samples, rate, first) >= 2
+    assert box.ended is not None
+    assert box.ended - said_stop < 1.0
+    rate, samples = stream_samples(box.wav)
+    assert check_cues(bs, samples, rate, second) >= 1
+    assert len(samples) / rate < said_stop - second.start + 1.0  # cut at the stop
+    # The question asked and answered through Home Assistant, and the answer replied to.
+    [ask] = ha.of("ask")
+    assert is_line(split_sentences(spoken(bs, ask.wav), 1000)[0], keys.checkin("feeling"))
+    heard = outside_breathing(
+        labels(
+            Clip(f.t, GUEST, f.body["id"], "speech", sentence, 0.0)
+            for f in ha.fetched
+            if f.kind in ("speak", "ask")
+            for sentence in split_sentences(spoken(bs, f.wav), 1000)
+        )
+    )
+    assert heard[0] == keys.ROUTINE_OPENING
+    assert heard[heard.index(keys.checkin("feeling")) + 1] == keys.feeling("okay")
+    assert heard[-1] == keys.STOP_DONE
+    speaks = ha.of("speak")
+    for before, after in itertools.pairwise(speaks):
+        assert after.t >= before.t + wav_seconds(before.wav) - 0.05
 
 
 @pytest.mark.asyncio
