@@ -230,6 +230,10 @@ async def test_a_whole_routine_on_home_assistant_in_real_time(
     speaks = ha.of("speak")
     for before, after in itertools.pairwise(speaks):
         assert after.t >= before.t + wav_seconds(before.wav) - 0.05
+    for speak in speaks:  # a line of several sentences is one announcement, without gaps
+        sentences = split_sentences(spoken(bs, speak.wav), 1000)
+        assert len(labels(Clip(0, GUEST, "", "speech", s, 0.0) for s in sentences)) == 1
+    assert any(len(split_sentences(spoken(bs, speak.wav), 1000)) > 1 for speak in speaks)
 
 
 @pytest.mark.asyncio
@@ -314,8 +318,8 @@ async def test_stop_ends_the_stream_at_once_and_says_so(
         await asyncio.sleep(0.3)
     _, samples = stream_samples(ha.of("play")[0].wav)
     assert len(samples) / 16000 < 2.5  # cut at the stop, not played on
-    lines = [spoken(bs, f.wav) for f in ha.of("speak")]
-    assert is_line(lines[-1], keys.STOP_DONE)
+    last = split_sentences(spoken(bs, ha.of("speak")[-1].wav), 1000)
+    assert all(is_line(sentence, keys.STOP_DONE) for sentence in last)
     assert hermes_audio(bs, GUEST) == []
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from skill.base.clock import Clock
 from skill.config.settings import MAX_SENTENCE_CHARS
 from skill.hermes.messages import Outgoing, play_bytes, tts_say
-from skill.voice.audio import wav_bytes, wav_pcm
+from skill.voice.audio import wav_bytes, wav_duration, wav_pcm
 from skill.voice.clips import ClipCache
 from skill.voice.piper import Clip, split_sentences
 
@@ -121,6 +121,19 @@ class Output:
                 await self._say_hermes(site_id, sentence)
             return
         clips = self._clips
+        satellite = self.satellite(site_id)
+        if satellite is not None and satellite.stream(site_id) is None and len(sentences) > 1:
+            # One announcement for the whole reply: a satellite takes a while to start
+            # each one, which would leave gaps between its sentences.
+            first = asyncio.ensure_future(clips.clip(sentences[0]))
+            try:
+                await self._stand_in_while(site_id, first)
+            finally:
+                first.cancel()
+            wav = await self._joined(sentences)
+            joined = Clip(wav, wav_duration(wav))
+            await self.play(site_id, joined, kind="speech", text=" ".join(sentences), wait=True)
+            return
         # Render ahead: the next sentence synthesizes while the current one plays.
         renders = [asyncio.ensure_future(clips.clip(s)) for s in sentences[:1]]
         try:
@@ -296,9 +309,11 @@ class Output:
 
     async def wav(self, text: str) -> bytes:
         """A prompt as one WAV file: its sentences with the sentence gap between."""
+        return await self._joined(split_sentences(text, self.max_chars))
+
+    async def _joined(self, sentences: list[str]) -> bytes:
         if self._clips is None:
             raise RuntimeError("no voice to render with")
-        sentences = split_sentences(text, self.max_chars)
         clips = [await self._clips.clip(s) for s in sentences]
         parts: list[bytes] = []
         rate = 0
