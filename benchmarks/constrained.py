@@ -452,12 +452,17 @@ async def skill_process(
     warm: bool,
     cpuset: bool,
     sites: Sequence[str] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[SkillProcess]:
-    """A started skill child (in its cgroups, if any); always stopped and removed."""
+    """A started skill child (in its cgroups, if any); always stopped and removed.
+    `extra`: more top-level sections for its config.yaml."""
     cgroups = cgroups_for(cpu, name, cpuset=cpuset)
     skill: SkillProcess | None = None
     try:
         skill = SkillProcess(root, name, port, cpu, warm=warm, cgroups=cgroups, sites=sites)
+        if extra:
+            raw = yaml.safe_load(skill.config.read_text(encoding="utf-8"))
+            skill.config.write_text(yaml.safe_dump({**raw, **extra}), encoding="utf-8")
         await skill.start()
         yield skill
     finally:

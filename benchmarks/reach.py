@@ -38,13 +38,12 @@ import struct
 import tempfile
 import time
 from array import array
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 from rhasspyhermes.nlu import NluIntentNotRecognized
 
 from benchmarks.constrained import (
@@ -57,7 +56,6 @@ from benchmarks.constrained import (
     Memory,
     SkillProcess,
     cgroup_problem,
-    cgroups_for,
     prepare_cache,
     skill_process,
     wait_arrival,
@@ -735,26 +733,6 @@ class HomeAssistant:
         raise TimeoutError(f"no `play` within {within:.0f} s")
 
 
-@contextlib.asynccontextmanager
-async def configured_process(
-    bench: Bench, name: str, cpu: Cpu, extra: Mapping[str, Any]
-) -> AsyncIterator[SkillProcess]:
-    """constrained.skill_process with more settings in its config.yaml (warm cache)."""
-    cgroups = cgroups_for(cpu, name, cpuset=bench.cpuset)
-    skill: SkillProcess | None = None
-    try:
-        skill = SkillProcess(bench.root, name, bench.port, cpu, warm=True, cgroups=cgroups)
-        raw = yaml.safe_load(skill.config.read_text(encoding="utf-8"))
-        skill.config.write_text(yaml.safe_dump({**raw, **extra}), encoding="utf-8")
-        await skill.start()
-        yield skill
-    finally:
-        if skill is not None:
-            await skill.stop()
-            shutil.rmtree(skill.folder, ignore_errors=True)
-        cgroups.close()
-
-
 def ha_settings(http_port: int) -> dict[str, Any]:
     """config.yaml's sections for one site that speaks through Home Assistant."""
     return {
@@ -847,7 +825,15 @@ async def ha_cell(bench: Bench, cpu: Cpu, settings: Settings) -> HaCell:
         ) as recorder:
             async with (
                 ha.serving(recorder),
-                configured_process(bench, bench.name("ha"), cpu, ha_settings(free_port())) as skill,
+                skill_process(
+                    bench.root,
+                    bench.name("ha"),
+                    bench.port,
+                    cpu,
+                    warm=True,
+                    cpuset=bench.cpuset,
+                    extra=ha_settings(free_port()),
+                ) as skill,
             ):
                 cell.peak = skill.memory
                 try:

@@ -16,7 +16,6 @@ run only re-checks the import. Why each pin: homeassistant/README.md.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from rhasspy_env import (
     build,
     env_python,
     requirements_hash,
+    run_cli,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,26 +101,14 @@ def ensure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Build or check the environment; print its python, or a clear error and exit 1."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--force", action="store_true", help="rebuild from scratch")
-    parser.add_argument(
-        "--python",
-        default=sys.executable,
-        help="interpreter that creates the env (default: the one running this script)",
+    return run_cli(
+        argv,
+        doc=__doc__,
+        venv=VENV,
+        ensure_env=ensure,
+        what="Home Assistant",
+        name="homeassistant_env",
     )
-    parser.add_argument("--venv", type=Path, default=VENV, help=f"where (default: {VENV})")
-    args = parser.parse_args(argv)
-
-    def log(line: str) -> None:
-        print(f"homeassistant_env: {line}", file=sys.stderr, flush=True)
-
-    try:
-        python = ensure(args.venv, python=args.python, force=args.force, log=log)
-    except EnvError as err:
-        print(f"error: cannot build the Home Assistant environment: {err}", file=sys.stderr)
-        return 1
-    print(python)
-    return 0
 
 
 if __name__ == "__main__":

@@ -215,28 +215,44 @@ def _ensure(
     return env_py
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Build or check the environment; print its python, or a clear error and exit 1."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def run_cli(
+    argv: Sequence[str] | None,
+    *,
+    doc: str | None,
+    venv: Path,
+    ensure_env: Callable[..., Path],
+    what: str,
+    name: str,
+) -> int:
+    """The command line of an env script: build or check the environment; print its
+    python, or a clear error and exit 1. `what` names it in errors, `name` in the log."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--force", action="store_true", help="rebuild from scratch")
     parser.add_argument(
         "--python",
         default=sys.executable,
         help="interpreter that creates the env (default: the one running this script)",
     )
-    parser.add_argument("--venv", type=Path, default=VENV, help=f"where (default: {VENV})")
+    parser.add_argument("--venv", type=Path, default=venv, help=f"where (default: {venv})")
     args = parser.parse_args(argv)
 
     def log(line: str) -> None:
-        print(f"rhasspy_env: {line}", file=sys.stderr, flush=True)
+        print(f"{name}: {line}", file=sys.stderr, flush=True)
 
     try:
-        python = ensure(args.venv, python=args.python, force=args.force, log=log)
+        python = ensure_env(args.venv, python=args.python, force=args.force, log=log)
     except EnvError as err:
-        print(f"error: cannot build the Rhasspy environment: {err}", file=sys.stderr)
+        print(f"error: cannot build the {what} environment: {err}", file=sys.stderr)
         return 1
     print(python)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Build or check the environment; print its python, or a clear error and exit 1."""
+    return run_cli(
+        argv, doc=__doc__, venv=VENV, ensure_env=ensure, what="Rhasspy", name="rhasspy_env"
+    )
 
 
 if __name__ == "__main__":
