@@ -22,13 +22,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rhasspy_env import (
-    STAMP_NAME,
     EnvError,
-    _exclusive,
     _run,
-    build,
-    env_python,
-    requirements_hash,
+    ensure_env,
     run_cli,
 )
 
@@ -79,24 +75,14 @@ def ensure(
     log: Log | None = None,
 ) -> Path:
     """The python of a working Home Assistant environment, building it only when needed."""
-    say = log or (lambda _: None)
-    wanted = requirements_hash(requirements)
-    with _exclusive(requirements):  # the file always exists, so it serves as the lock
-        stamp = venv / STAMP_NAME
-        env_py = env_python(venv)
-        current = stamp.read_text().strip() if stamp.is_file() else ""
-        if not force and current == wanted and env_py.exists():
-            try:
-                check_env(env_py, requirements)
-            except EnvError as err:
-                say(f"{venv.name}/ is up to date but broken ({err}); rebuilding")
-            else:
-                return env_py
-        env_py = build(venv, requirements, python, say)
-        check_env(env_py, requirements)
-        stamp.write_text(wanted + "\n")  # last: an interrupted build is redone next time
-        say(f"{venv.name}/ is ready")
-        return env_py
+    return ensure_env(
+        venv,
+        requirements,
+        lambda env_py: check_env(env_py, requirements),
+        python=python,
+        force=force,
+        log=log,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

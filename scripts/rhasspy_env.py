@@ -189,30 +189,38 @@ def ensure(
     log: Log | None = None,
 ) -> Path:
     """The python of a working Rhasspy environment, building it only when needed."""
+    return ensure_env(venv, requirements, check_services, python=python, force=force, log=log)
+
+
+def ensure_env(
+    venv: Path,
+    requirements: Path,
+    check: Callable[[Path], None],
+    *,
+    python: str,
+    force: bool,
+    log: Log | None,
+) -> Path:
+    """The python of a working env built from `requirements`, building it only when it is
+    missing, stale (the stamp) or fails `check` (EnvError); for every env script."""
     say = log or (lambda _: None)
     wanted = requirements_hash(requirements)
     with _exclusive(requirements):  # the file always exists, so it serves as the lock
-        return _ensure(venv, requirements, wanted, python=python, force=force, say=say)
-
-
-def _ensure(
-    venv: Path, requirements: Path, wanted: str, *, python: str, force: bool, say: Log
-) -> Path:
-    stamp = venv / STAMP_NAME
-    env_py = env_python(venv)
-    current = stamp.read_text().strip() if stamp.is_file() else ""
-    if not force and current == wanted and env_py.exists():
-        try:
-            check_services(env_py)
-        except EnvError as err:
-            say(f"{venv.name}/ is up to date but broken ({err}); rebuilding")
-        else:
-            return env_py
-    env_py = build(venv, requirements, python, say)
-    check_services(env_py)
-    stamp.write_text(wanted + "\n")  # last: an interrupted build is redone next time
-    say(f"{venv.name}/ is ready")
-    return env_py
+        stamp = venv / STAMP_NAME
+        env_py = env_python(venv)
+        current = stamp.read_text().strip() if stamp.is_file() else ""
+        if not force and current == wanted and env_py.exists():
+            try:
+                check(env_py)
+            except EnvError as err:
+                say(f"{venv.name}/ is up to date but broken ({err}); rebuilding")
+            else:
+                return env_py
+        env_py = build(venv, requirements, python, say)
+        check(env_py)
+        stamp.write_text(wanted + "\n")  # last: an interrupted build is redone next time
+        say(f"{venv.name}/ is ready")
+        return env_py
 
 
 def run_cli(
