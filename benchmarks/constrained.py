@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ import re
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -742,10 +744,16 @@ class LoadRun:
     """Why it was not measured."""
     memory: Memory = field(default_factory=Memory)
     """The skill's memory."""
+    c_results: list[Anchored] = field(default_factory=list)
+    """The same clips stamped by a C subscriber (mosquitto_sub), when it is installed."""
 
     def latenesses(self) -> list[float]:
         """Every anchored phase cue of every site."""
         return [value for r in self.results for value in r.latenesses]
+
+    def c_latenesses(self) -> list[float]:
+        """The same, as the C subscriber stamped them."""
+        return [value for r in self.c_results for value in r.latenesses]
 
     @property
     def missing(self) -> int:
@@ -1065,6 +1073,46 @@ async def cue_run(bench: Bench, minutes: int) -> CueRun:
     return run
 
 
+class CStamps:
+    """mosquitto_sub beside the Python recorder, stamping every clip's arrival itself.
+
+    Every phase boundary of 50 sites is a burst of about 2 MB; the recorder (paho, in this
+    process, on the same two cores) takes its own time over each message, which shows as
+    lateness that is not the skill's. A subscriber in C sees the same clips with less of
+    its own: both are reported. Its stamps are wall-clock seconds; anchoring (per session,
+    on its best cue) removes the clock's offset. Nothing happens without mosquitto_sub
+    (Debian: mosquitto-clients)."""
+
+    def __init__(self, port: int, path: Path) -> None:
+        self._port = port
+        self._path = path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> CStamps:
+        binary = shutil.which("mosquitto_sub")
+        if binary is not None:
+            command = [binary, "-h", LOOPBACK, "-p", str(self._port), "-t", PLAY_BYTES_ALL]
+            with self._path.open("wb") as out:
+                self._process = subprocess.Popen([*command, "-F", "@s.@N %t"], stdout=out)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(5.0)
+
+    def read(self) -> dict[str, float]:
+        """Topic -> arrival (seconds) of every clip so far; {} without mosquitto_sub."""
+        if self._process is None or not self._path.exists():
+            return {}
+        stamps: dict[str, float] = {}
+        for line in self._path.read_text(encoding="utf-8").splitlines():
+            stamp, _, topic = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                stamps[topic.strip()] = float(stamp)
+        return stamps
+
+
 async def load_run(bench: Bench, sites: int, minutes: int) -> LoadRun:
     """One warm one-core skill, quiet first, then `sites` sessions asked for back to back."""
     run = LoadRun(sites, minutes)
@@ -1073,7 +1121,10 @@ async def load_run(bench: Bench, sites: int, minutes: int) -> LoadRun:
     sentence = f"{NUMBER_WORDS[minutes]} minutes of {PATTERN} breathing"
     messages = [bench.intents.message(sentence, site) for site in names]  # recognized beforehand
     topics = [STATUS_TOPIC, PLAY_BYTES_ALL, STATE_TOPICS]
-    with bench.recorder(topics, keep=LOAD_KEEP_BYTES) as recorder:
+    with (
+        bench.recorder(topics, keep=LOAD_KEEP_BYTES) as recorder,
+        CStamps(bench.port, bench.root / "c-stamps.txt") as c_stamps,
+    ):
         async with skill_process(
             bench.root, "load", bench.port, ONE_CORE, warm=True, cpuset=bench.cpuset, sites=names
         ) as skill:
@@ -1092,9 +1143,17 @@ async def load_run(bench: Bench, sites: int, minutes: int) -> LoadRun:
                 run.wall = time.monotonic() - sent
                 run.skill_cpu = (skill.cpu_seconds() - used) / run.wall
                 await asyncio.sleep(0.3)
+                stamped = c_stamps.read()
                 for site in names:
                     clips = recorder.arrivals(f"hermes/audioServer/{site}/playBytes/+", since=sent)
                     run.results.append(anchor(site, offsets, clips, {}))
+                    if stamped:
+                        c_clips = [
+                            dataclasses.replace(clip, t=stamped[clip.topic])
+                            for clip in clips
+                            if clip.topic in stamped
+                        ]
+                        run.c_results.append(anchor(site, offsets, c_clips, {}))
             except (TimeoutError, RuntimeError) as err:
                 run.error = str(err)
             run.memory = skill.memory
@@ -1397,7 +1456,25 @@ def _load_table(load: LoadRun) -> str:
         f"{load.skill_cpu:.1%}" if not math.isnan(load.skill_cpu) else "—",
         verdict(load.ok),
     ]
-    return table(header, [row])
+    rows = [row]
+    c_values = load.c_latenesses()
+    if c_values:
+        c_ok = (
+            len(load.c_results) == load.sites
+            and sum(r.missing for r in load.c_results) == 0
+            and percentile(c_values, 99) <= LOAD_P99_TARGET
+        )
+        c_row = ["the same clips, stamped by mosquitto_sub (C)", *["" for _ in row[1:]]]
+        c_row[4] = str(len(c_values))
+        c_row[5] = str(sum(r.missing for r in load.c_results))
+        c_row[7:10] = [
+            ms(percentile(c_values, 50), 2),
+            ms(percentile(c_values, 99), 2),
+            ms(max(c_values), 2),
+        ]
+        c_row[-1] = verdict(c_ok)
+        rows.append(c_row)
+    return table(header, rows)
 
 
 def _memory_table(report: Report) -> str:
