@@ -40,6 +40,16 @@ SAMPLES: dict[str, tuple[object, ...]] = {
     "style": ("fewer words",),
     "where": ("your local emergency number", spoken.digits("112"), spoken.digits("911")),
     "time": ("about twenty-five to twelve at night", "about a quarter past seven in the morning"),
+    "playlists": ("Cool down or Rain sounds", "Cool down, Rain sounds or Mum's Lullabies"),
+    "plan": (
+        "a few soft words, Cool down played softly and a morning check-in",
+        "mostly quiet, no music, no guided breathing, the lights as they are"
+        " and no questions from me",
+    ),
+    "items": (
+        "some water and a blanket",
+        "some water, a snack, a blanket, a towel and some tissues",
+    ),
 }
 """Values the code passes for each placeholder (numbers become words when picked)."""
 QUIET = 300

@@ -36,6 +36,9 @@ ALLOWED_PLACEHOLDERS = frozenset(
         "style",
         "where",
         "time",
+        "playlists",
+        "plan",
+        "items",
     }
 )
 MAX_SENTENCE_WORDS = 14
@@ -62,6 +65,9 @@ VARIANT_RANGES: dict[str, tuple[int, int]] = {
     keys.need("space"): (2, 3),
     keys.SKIP_NOTHING: (2, 3),
     keys.CAUTION_WAITING: (2, 3),
+    # A plan read back: its phrases are joined into one sentence, so each reads one way.
+    **{keys.plan_part(part): (1, 1) for part in keys.PLAN_PARTS},
+    **{keys.plan_item(item): (1, 1) for item in keys.PLAN_ITEMS},
 }
 
 # Hard moments: every line at most two short sentences and MAX_HARD_WORDS words, filled in.
@@ -96,7 +102,11 @@ SHORT_KEYS: dict[str, int] = {
 }
 
 # Questions: each variant asks (check-ins are answered aloud).
-QUESTION_KEYS = keys.CHECKIN_KEYS | {keys.JOURNAL_PROMPT}
+QUESTION_KEYS = (
+    keys.CHECKIN_KEYS
+    | {keys.JOURNAL_PROMPT}
+    | {keys.plan_ask(question) for question in keys.PLAN_QUESTIONS}
+)
 
 # Reassurance ("not now is fine too") belongs after a check-in's question, never before it.
 REASSURANCE = re.compile(
@@ -135,6 +145,17 @@ REPLY_KEYS = (
         keys.HELP_CALL,
         keys.CAUTION_WAITING,
         keys.CAUTION_RESUMED,
+        keys.PLAN_NOTED,
+        keys.PLAN_SKIPPED,
+        keys.PLAN_UNCLEAR,
+        keys.PLAN_REST_LATER,
+        keys.PLAN_READBACK,
+        keys.PLAN_BOTH,
+        keys.PLAN_READY,
+        keys.PLAN_EMPTY,
+        keys.PLAN_NONE,
+        keys.ROUTINE_LATER_MORNING,
+        keys.ROUTINE_LATER_TONIGHT,
     }
 )
 
@@ -150,6 +171,9 @@ FILL: dict[str, object] = {
     "style": "fewer words",
     "where": "your local emergency number",
     "time": "about twenty-five to twelve in the morning",
+    "playlists": "Cool down, Rain sounds or Evening",
+    "plan": "a few soft words, no music, box breathing and a morning check-in",
+    "items": "some water, a blanket and some tissues",
 }
 
 # The phrase the voice tells people to say to erase what it remembers.
@@ -762,6 +786,10 @@ def test_every_key_is_spoken_by_some_code_path() -> None:
             keys.BREATHING_MINUTES_LIMIT_ONE,
             keys.BREATHING_MINUTES_LIMIT,
         },
+        "keys.offer(": {keys.offer(offer) for offer in keys.OFFERS},
+        "keys.plan_ask(": {keys.plan_ask(question) for question in keys.PLAN_QUESTIONS},
+        "keys.plan_part(": {keys.plan_part(part) for part in keys.PLAN_PARTS},
+        "keys.plan_item(": {keys.plan_item(item) for item in keys.PLAN_ITEMS},
     }
     for call, family in helpers.items():
         if call in sources:

@@ -127,6 +127,69 @@ FOLLOWUP_TONIGHT = "followup.tonight"
 FOLLOWUP_CANCELLED = "followup.cancelled"
 FOLLOWUP_NONE = "followup.none"
 
+# Planning aftercare together beforehand: the questions, short acknowledgements, and the
+# plan read back. Parts and items are phrases the read-back joins ("mostly quiet").
+PLAN_OPEN = "plan.open"
+PLAN_NOTED = "plan.noted"
+PLAN_SKIPPED = "plan.skipped"
+PLAN_UNCLEAR = "plan.unclear"
+PLAN_REST_LATER = "plan.rest_later"
+"""Two questions went unanswered: the rest waits for another time."""
+PLAN_READBACK = "plan.readback"
+PLAN_BOTH = "plan.both"
+PLAN_READY = "plan.ready"
+PLAN_EMPTY = "plan.empty"
+PLAN_NONE = "plan.none"
+ROUTINE_LATER_MORNING = "routine.later_morning"
+ROUTINE_LATER_TONIGHT = "routine.later_tonight"
+PLAN_QUESTIONS: tuple[str, ...] = (
+    "words",
+    "nearby",
+    "music",
+    "breathing",
+    "lights",
+    "later",
+    "leave_out",
+)
+"""The planning questions in the order asked, each at ``plan.ask.<question>``."""
+PLAN_PARTS: tuple[str, ...] = (
+    "words",
+    "quiet",
+    "few",
+    "music",
+    "soft_music",
+    "no_music",
+    "breathing",
+    "no_breathing",
+    "dim",
+    "leave_lights",
+    "tonight",
+    "morning",
+    "no_later",
+    "no_questions",
+    "no_kind_words",
+    "no_offers",
+)
+"""Phrases of a plan read back, each at ``plan.part.<part>``."""
+PLAN_ITEMS: tuple[str, ...] = ("water", "snack", "blanket", "towel", "tissues")
+"""Things to have nearby, each said at ``plan.item.<item>`` ("some water")."""
+
+
+def plan_ask(question: str) -> str:
+    """The key of a planning question, e.g. ``plan.ask.music``."""
+    return "plan.ask." + _known("planning question", question, PLAN_QUESTIONS)
+
+
+def plan_part(part: str) -> str:
+    """The key of one phrase of a plan read back, e.g. ``plan.part.no_music``."""
+    return "plan.part." + _known("plan part", part, PLAN_PARTS)
+
+
+def plan_item(item: str) -> str:
+    """The key of a thing to have nearby, e.g. ``plan.item.blanket``."""
+    return "plan.item." + _known("plan item", item, PLAN_ITEMS)
+
+
 COOLDOWN_START = "cooldown.start"
 COOLDOWN_NO_PLAYER = "cooldown.no_player"
 STOP_DONE = "stop.done"
@@ -175,7 +238,7 @@ def need(name: str) -> str:
     return "need." + _known("need", name, NEEDS)
 
 
-OFFERS: tuple[str, ...] = ("water", "warmth", "snack", "clean_up")
+OFFERS: tuple[str, ...] = ("water", "warmth", "snack", "clean_up", "tissues")
 """Things a routine can offer, each said at ``routine.<offer>``."""
 CHECKIN_QUESTIONS: tuple[str, ...] = ("feeling", "need")
 """Questions a routine asks and then listens, each at ``checkin.<question>``."""
@@ -192,9 +255,10 @@ def checkin(question: str) -> str:
 
 
 def is_quiet_line(key: str) -> bool:
-    """True for the lines meant for quiet routines (``routine.quiet_...``): in a quiet
-    routine they are said, and the other words give way to them."""
-    return key.startswith("routine.quiet_")
+    """True for the lines meant for quiet routines (``routine.quiet_...``, and the one line
+    saying a planned check-in will come): in a quiet routine they are said, and the other
+    words give way to them."""
+    return key.startswith("routine.quiet_") or key.startswith("routine.later_")
 
 
 def breathing_more(minutes: int) -> str:
@@ -220,6 +284,12 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType(
         RECALL_NAMES: frozenset({"names"}),
         HELP_CALL: frozenset({"where"}),
         FEELING_NUMB: frozenset({"time"}),
+        plan_ask("music"): frozenset({"playlists"}),
+        PLAN_READBACK: frozenset({"plan"}),
+        PLAN_READY: frozenset({"items"}),
+        plan_part("music"): frozenset({"playlist"}),
+        plan_part("soft_music"): frozenset({"playlist"}),
+        plan_part("breathing"): frozenset({"pattern"}),
     }
 )
 """Values each key needs in ``pick``; every variant uses exactly these, keys not listed use none."""
@@ -296,6 +366,18 @@ ALL_KEYS: frozenset[str] = frozenset(
         FOLLOWUP_TONIGHT,
         FOLLOWUP_CANCELLED,
         FOLLOWUP_NONE,
+        PLAN_OPEN,
+        PLAN_NOTED,
+        PLAN_SKIPPED,
+        PLAN_UNCLEAR,
+        PLAN_REST_LATER,
+        PLAN_READBACK,
+        PLAN_BOTH,
+        PLAN_READY,
+        PLAN_EMPTY,
+        PLAN_NONE,
+        ROUTINE_LATER_MORNING,
+        ROUTINE_LATER_TONIGHT,
         COOLDOWN_START,
         COOLDOWN_NO_PLAYER,
         STOP_DONE,
@@ -306,5 +388,9 @@ ALL_KEYS: frozenset[str] = frozenset(
     | CHECKIN_KEYS
     | FEELING_KEYS
     | NEED_KEYS
+    | {offer(name) for name in OFFERS}
+    | {plan_ask(question) for question in PLAN_QUESTIONS}
+    | {plan_part(part) for part in PLAN_PARTS}
+    | {plan_item(item) for item in PLAN_ITEMS}
 )
 """Every key the code may ask for, every intro, cue, feeling and need; every language has all."""
