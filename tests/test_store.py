@@ -418,7 +418,7 @@ def test_a_version_1_database_migrates_to_the_latest(db: Path) -> None:
             [(*row, "2025-01-15T22:00:00.000000+00:00") for row in rows],
         )
     with Store.open(db) as store:
-        assert store.schema_version == len(MIGRATIONS) == 2
+        assert store.schema_version == len(MIGRATIONS) == 3
         assert store.preferences("bedroom") == Preferences(
             routine="long", quiet=True, names=("Sam",)
         )
@@ -468,7 +468,7 @@ def test_a_newer_database_is_refused_and_left_alone(db: Path) -> None:
     Store.open(db).close()
     with raw(db) as connection:
         connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(StoreError, match=r"newer Aftercare \(schema 3, this one knows up to 2\)"):
+    with pytest.raises(StoreError, match=r"newer Aftercare \(schema 4, this one knows up to 3\)"):
         Store.open(db)
     with raw(db) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS) + 1,)

@@ -44,6 +44,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE UNIQUE INDEX follow_ups_site ON follow_ups (site_id);
     CREATE INDEX follow_ups_due ON follow_ups (due, id);
     """,
+    # 3: an aftercare plan made together (skill/care/plan.py), as JSON; choices only.
+    """
+    ALTER TABLE preferences ADD COLUMN plan TEXT;
+    """,
 )
 """Schema steps; `PRAGMA user_version` counts those applied, each once, in its own transaction."""
 

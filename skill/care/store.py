@@ -21,6 +21,7 @@ from typing import Final
 
 from skill.base.text import valid_site_id
 from skill.care.followup import KINDS
+from skill.care.plan import Plan
 from skill.care.private_file import (
     FORGET_HINT,
     StoreError,
@@ -65,6 +66,8 @@ class Preferences:
     """Playlist to play on this site."""
     names: tuple[str, ...] = ()
     """Names the skill may address people by (at most 4, each at most 40 characters)."""
+    plan: Plan | None = None
+    """The aftercare plan made together ("let's plan our aftercare"), if any."""
 
     def is_empty(self) -> bool:
         """True when nothing is remembered."""
@@ -130,7 +133,7 @@ class Store:
             row = (
                 self._open()
                 .execute(
-                    "SELECT routine, pattern, style, quiet, playlist, names"
+                    "SELECT routine, pattern, style, quiet, playlist, names, plan"
                     " FROM preferences WHERE site_id = ?",
                     (site_id,),
                 )
@@ -144,7 +147,7 @@ class Store:
             rows = (
                 self._open()
                 .execute(
-                    "SELECT site_id, routine, pattern, style, quiet, playlist, names"
+                    "SELECT site_id, routine, pattern, style, quiet, playlist, names, plan"
                     " FROM preferences ORDER BY site_id"
                 )
                 .fetchall()
@@ -162,8 +165,8 @@ class Store:
             else:
                 connection.execute(
                     "INSERT OR REPLACE INTO preferences"
-                    " (site_id, routine, pattern, style, quiet, playlist, names)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    " (site_id, routine, pattern, style, quiet, playlist, names, plan)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         site_id,
                         updated.routine,
@@ -172,6 +175,7 @@ class Store:
                         None if updated.quiet is None else int(updated.quiet),
                         updated.playlist,
                         json.dumps(list(updated.names)),
+                        None if updated.plan is None else updated.plan.to_json(),
                     ),
                 )
         return updated
@@ -271,7 +275,7 @@ class Store:
 
     def _preferences(self, row: tuple[object, ...]) -> Preferences:
         """Preferences from a database row."""
-        routine, pattern, style, quiet, playlist, names = row
+        routine, pattern, style, quiet, playlist, names, plan = row
         try:
             loaded = json.loads(str(names))
             if not isinstance(loaded, list) or not all(isinstance(n, str) for n in loaded):
@@ -283,6 +287,7 @@ class Store:
                 quiet=None if quiet is None else bool(quiet),
                 playlist=_optional_str(playlist),
                 names=tuple(loaded),
+                plan=None if plan is None else Plan.from_json(str(plan)),
             )
         except (TypeError, ValueError) as err:
             raise StoreError(self.path, f"is unreadable ({err}); {FORGET_HINT}") from err
@@ -302,6 +307,10 @@ def _check_preference(name: str, value: object) -> object:
         raise ValueError(f"unknown preference {name!r}; choose from: {', '.join(_FIELDS)}")
     if value is None:
         return () if name == "names" else None
+    if name == "plan":
+        if not isinstance(value, Plan):
+            raise TypeError(f"plan must be a Plan or None, got {type(value).__name__}")
+        return None if value.is_empty() else value
     if name == "quiet":
         if not isinstance(value, bool):
             raise TypeError(f"quiet must be true, false or None, got {value!r}")
