@@ -19,6 +19,7 @@ from skill.assets import (
     Assets,
     load_assets,
     load_synthesizer,
+    prompt_values,
     second_look,
     speaking_config,
 )
@@ -29,7 +30,6 @@ from skill.base.tasks import cancelled, quietly
 from skill.breathing.runner import BreathingRunner
 from skill.care.followup import local_zone
 from skill.care.reminders import Reminders
-from skill.care.replies import where_help_is
 from skill.care.worker import StoreThread
 from skill.config.settings import Config
 from skill.hermes.broker import EmbeddedBroker
@@ -327,14 +327,13 @@ class Runtime:
         first (stop, the breathing cues, first lines, help, the rest). Until a clip is
         there, the skill answers with chimes in its place (voice/output.py)."""
         config = self.config
-        where = {"where": where_help_is(config.emergency_number)}
         try:
             await clips.load_voice()
             log.info("The voice is loaded (%.0f ms after online)", _ms_since(online))
             renders = await assets.warm_up(
                 clips,
                 config.voice.max_sentence_chars,
-                where,
+                prompt_values(config),
                 done=lambda stage: self._stage_done(stage, online),
             )
         except VoiceError as err:

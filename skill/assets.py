@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from skill.base.errors import ConfigError, DataFileError, VoiceError
 from skill.breathing.grid import PACE_STEPS, estimate_speech_seconds
 from skill.breathing.patterns import Pattern, load_patterns, load_user_patterns
+from skill.care.replies import where_help_is
 from skill.config.settings import Config
-from skill.language import keys
+from skill.language import keys, spoken
 from skill.language.responses import ResponseBook, response_path
 from skill.language.second_look import SecondLook
 from skill.routines.model import Routine, SayStep, load_routines, routine_names
@@ -234,6 +235,15 @@ class Assets:
             if done is not None:
                 done(rest)
         return clips.renders - rendered
+
+
+def prompt_values(config: Config) -> dict[str, object]:
+    """Placeholder values known from the config alone, so the lines that use them can be
+    rendered ahead like fixed ones: where help is, the playlists to choose from."""
+    return {
+        "where": where_help_is(config.emergency_number),
+        "playlists": spoken.alternatives(config.cooldown.names),
+    }
 
 
 def load_assets(config: Config, root: Path) -> Assets:

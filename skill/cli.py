@@ -42,6 +42,17 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(path)
 
 
+def _time_scale(value: str) -> float:
+    """--time-scale: a number above 0 and at most 1."""
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = 0.0
+    if not 0 < scale <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number above 0 and at most 1, got {value!r}")
+    return scale
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
@@ -66,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with Runtime(config) as runtime:
+        async with Runtime(config, time_scale=args.time_scale) as runtime:
             log.info("Serving on %s:%s; stop with Ctrl-C", runtime.host, runtime.port)
             ended = [asyncio.ensure_future(e.wait()) for e in (stop, runtime.failed)]
             _, waiting = await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
@@ -150,8 +161,7 @@ def cmd_say(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate config, voice, intents and responses; print the resolved settings."""
-    from skill.assets import load_assets
-    from skill.care.replies import where_help_is
+    from skill.assets import load_assets, prompt_values
     from skill.voice.clips import ClipCache
 
     config = _load(args)
@@ -166,7 +176,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             assets.prerender(
                 clips,
                 config.voice.max_sentence_chars,
-                {"where": where_help_is(config.emergency_number)},
+                prompt_values(config),
             )
         except VoiceError:
             if config.voice.fallback != "hermes":
@@ -289,7 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="path to config.yaml (default: ./config.yaml)")
         return p
 
-    command("run", "run the skill until SIGTERM/SIGINT").set_defaults(func=cmd_run)
+    run = command("run", "run the skill until SIGTERM/SIGINT")
+    run.set_defaults(func=cmd_run)
+    run.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=1.0,
+        help="real seconds per planned second (default 1); below 1 only to try or test "
+        "routines quickly: silences, breathing and the wait for answers all shrink",
+    )
     demo = command("demo", "try it: embedded broker, the skill and a local bedside speaker")
     demo.add_argument("--say", action="append", help="say this instead of typing (repeatable)")
     demo.add_argument(

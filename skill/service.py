@@ -222,8 +222,9 @@ class Skill:
         """Recognize what Home Assistant heard, as the answer of a Hermes check-in is."""
         found = None
         if self._second_look is not None and heard.sentence:
+            expected = self._dialogues.expected(heard.request_id) or CHECKIN_ANSWERS
             found = await self._second_look.recognize(
-                heard.sentence, heard.site_id, intent_filter=CHECKIN_ANSWERS
+                heard.sentence, heard.site_id, intent_filter=expected
             )
         if found is None:
             self._dialogues.close(heard.request_id, heard=True)

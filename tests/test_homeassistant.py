@@ -190,7 +190,7 @@ def test_activity_sensor_of_every_site(site: str) -> None:
         "value_template": "{{ value_json.activity }}",
         "json_attributes_topic": f"aftercare/{site}/state",
         "device_class": "enum",
-        "options": ["idle", "routine", "breathing", "cooldown"],
+        "options": ["idle", "routine", "breathing", "cooldown", "planning"],
         "icon": "mdi:bed-outline",
         **AVAILABILITY,
         "device": device(site),

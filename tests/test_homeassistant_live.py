@@ -72,7 +72,7 @@ def assert_discovery(messages: list[Received]) -> None:
         sensor = by_topic[f"homeassistant/sensor/aftercare_{site}_activity/config"]
         assert sensor["state_topic"] == f"aftercare/{site}/state"
         assert sensor["availability_topic"] == "aftercare/status"
-        assert sensor["options"] == ["idle", "routine", "breathing", "cooldown"]
+        assert sensor["options"] == ["idle", "routine", "breathing", "cooldown", "planning"]
 
 
 @pytest.mark.asyncio

@@ -58,6 +58,14 @@ class Intent(StrEnum):
     SKIP = "AftercareSkip"
     MUSIC_OFF = "AftercareMusicOff"
     CAUTION = "AftercareCaution"
+    PLAN = "AftercarePlan"
+    PLAN_RECALL = "AftercarePlanRecall"
+    PLAN_ANSWER = "AftercarePlanAnswer"
+
+
+CONTEXT_ONLY: frozenset[str] = frozenset({Intent.PLAN_ANSWER})
+"""Intents that mean something only as an answer: recognized only when a listening
+session names them in its intent filter ("water and a blanket" while planning)."""
 
 
 class Activity(StrEnum):
@@ -67,6 +75,7 @@ class Activity(StrEnum):
     ROUTINE = "routine"
     BREATHING = "breathing"
     COOLDOWN = "cooldown"
+    PLANNING = "planning"
 
 
 class PhaseName(StrEnum):

@@ -121,6 +121,11 @@ class CooldownSettings:
     duck: int = 40
     """While the voice speaks, the music dips to this percentage of `volume`."""
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every playlist people may name: the default first, each once."""
+        return (self.playlist, *(p for p in self.playlists if p != self.playlist))
+
 
 @dataclass(frozen=True)
 class Config:

@@ -75,6 +75,7 @@ Answer = NluIntent | Unclear
 class _Pending:
     site_id: str
     answer: asyncio.Future[Answer | None]
+    expected: tuple[str, ...] = ()
     session_id: str | None = None
 
 
@@ -105,7 +106,7 @@ class Dialogues:
         """
         token = f"{CHECKIN_TAG}{uuid.uuid4().hex}"
         answer: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
-        self._pending[token] = _Pending(site_id, answer)
+        self._pending[token] = _Pending(site_id, answer, tuple(expected))
         if listen is not None:
             listen(token)
             return await self._wait(site_id, token, answer, seconds)
@@ -155,6 +156,11 @@ class Dialogues:
             return False
         pending.answer.set_result(Unclear(pending.site_id))
         return True
+
+    def expected(self, token: str) -> tuple[str, ...]:
+        """The intents the check-in with this token listens for (empty when none waits)."""
+        pending = self._pending.get(token)
+        return pending.expected if pending is not None else ()
 
     def expects(self, token: str) -> bool:
         """True while a check-in asked with `listen` waits for an answer with this token."""

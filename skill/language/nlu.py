@@ -17,6 +17,7 @@ from hassil import Intents
 from rhasspyhermes.intent import Intent, Slot, SlotRange
 from rhasspyhermes.nlu import NluIntent
 
+from skill.base.vocabulary import CONTEXT_ONLY
 from skill.language.clauses import Clauses, best
 from skill.language.templates import DEFAULT_ROUTINES, Templates, load_templates
 
@@ -70,7 +71,8 @@ class Recognizer:
     ) -> NluIntent | None:
         """Return the intent for text as rhasspy-nlu-hermes would publish it, or None.
 
-        An empty or None intent_filter allows every intent, as in Rhasspy.
+        An empty or None intent_filter allows every intent, as in Rhasspy, except those
+        that are only answers (CONTEXT_ONLY): a session must name them.
         """
         normalized = self.templates.utterance(text)
         if not normalized:
@@ -102,11 +104,12 @@ class Recognizer:
         return Clauses(self.templates)
 
     def _filtered(self, intent_filter: Collection[str] | None) -> Intents:
-        """The intents allowed by intent_filter (all of them when it is empty)."""
+        """The intents allowed by intent_filter (when it is empty, all of them but those
+        that mean something only as an answer: CONTEXT_ONLY)."""
         intents = self.templates.intents
-        if not intent_filter:
+        allowed = set(intent_filter or ()) or set(intents.intents) - CONTEXT_ONLY
+        if allowed >= set(intents.intents):
             return intents
-        allowed = set(intent_filter)
         return Intents(
             language=intents.language,
             intents={name: intent for name, intent in intents.intents.items() if name in allowed},

@@ -6,6 +6,7 @@ bedside; every value that goes into a spoken line comes through here first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 _ONES = (
@@ -86,3 +87,10 @@ def clock_time(moment: datetime) -> str:
     if following == 12:
         return f"about {words} to midday"
     return f"about {words} to {_hour(following)} {_part_of_day(following)}"
+
+
+def alternatives(names: Sequence[str]) -> str:
+    """Choices as said: "Cool down", "Cool down or Rain sounds", "A, B or C"."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " or " + names[-1]

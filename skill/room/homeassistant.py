@@ -62,7 +62,7 @@ class SiteState:
     """What one site is doing, published retained on its state topic."""
 
     activity: Activity
-    """`idle`, `routine`, `breathing` or `cooldown`."""
+    """`idle`, `routine`, `breathing`, `cooldown` or `planning`."""
     detail: str | None = None
     """Routine or breathing pattern name, if any."""
     phase: str | None = None

@@ -106,8 +106,9 @@ class Room:
 
     # Music.
 
-    def play(self, site_id: str, playlist: str) -> bool:
-        """Start the playlist quietly and fade it in; False when the site has no player."""
+    def play(self, site_id: str, playlist: str, *, soft: bool = False) -> bool:
+        """Start the playlist quietly and fade it in (to half the volume when `soft`: one
+        person wished for quiet, one for music); False when the site has no player."""
         player = self._config.player_for(site_id)
         if player is None:
             return False
@@ -115,11 +116,12 @@ class Room:
         if room.music is not None and room.music.fade is not None:
             room.music.fade.cancel()
         cooldown = self._config.cooldown
-        music = _Music(player=player, target=cooldown.volume, level=QUIET_START)
+        target = max(QUIET_START, cooldown.volume // 2) if soft else cooldown.volume
+        music = _Music(player=player, target=target, level=QUIET_START)
         room.music = music
         self._set_volume(site_id, music, QUIET_START)
         self._player(site_id, player, "play", playlist=playlist, volume=QUIET_START)
-        music.fade = self._spawn(self._fade(site_id, music, cooldown.volume, cooldown.fade_in))
+        music.fade = self._spawn(self._fade(site_id, music, target, cooldown.fade_in))
         log.info("Cool-down music on site %s (fading in over %.0f s)", site_id, cooldown.fade_in)
         return True
 

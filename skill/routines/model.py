@@ -81,7 +81,7 @@ class MusicStep:
     """Start or fade out the cool-down music."""
 
     action: str
-    """`play` or `stop`."""
+    """`play`, `soft` (at half the volume) or `stop`."""
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def _step(reader: Reader, key: str, item: Any, patterns: Collection[str]) -> Ste
         return OfferStep(value)
     if kind == "checkin" and value in CHECKINS:
         return CheckinStep(value)
-    if kind == "music" and value in ("play", "stop"):
+    if kind == "music" and value in ("play", "soft", "stop"):
         return MusicStep(value)
     if kind == "lights" and value in ("scene", "restore"):
         return LightsStep(value)
@@ -220,7 +220,7 @@ def _step(reader: Reader, key: str, item: Any, patterns: Collection[str]) -> Ste
     raise reader.problem(
         key,
         "expected `say: <key>`, `silence: <1-3600 s>`, `breathe: {pattern, minutes, style}`, "
-        f"`offer: {'|'.join(OFFERS)}`, `checkin: {'|'.join(CHECKINS)}`, `music: play|stop`, "
+        f"`offer: {'|'.join(OFFERS)}`, `checkin: {'|'.join(CHECKINS)}`, `music: play|soft|stop`, "
         "`lights: scene|restore`, `journal: {seconds: <1-600>}` or `close: <key>`",
     )
 

@@ -162,7 +162,7 @@ class RoutineControl:
             declined, self._skip_next = self._skip_next, None
             if isinstance(step, declined):
                 return True
-        if isinstance(step, MusicStep) and step.action == "play" and self.no_music:
+        if isinstance(step, MusicStep) and step.action != "stop" and self.no_music:
             return True
         if not self.heavy:
             return False
@@ -331,7 +331,8 @@ class RoutineRunner:
         self._ask = ask
         self._output = output
         self._room = room
-        self._clock = clock
+        self.clock = clock
+        """Plan time (also the planning conversation's)."""
         self._playlist = playlist
 
     async def run(
@@ -342,9 +343,11 @@ class RoutineRunner:
         hooks: SiteHooks,
         *,
         playlist: str | None = None,
+        routine: Routine | None = None,
     ) -> None:
-        """Run a routine step after step; silence is a step of its own."""
-        routine = self.routines.get(name) or self.routines["short"]
+        """Run a routine step after step (`routine`, or the one named); silence is a step
+        of its own."""
+        routine = routine or self.routines.get(name) or self.routines["short"]
         music_list = playlist or self._playlist
 
         async def say_key(key: str) -> None:
@@ -372,8 +375,8 @@ class RoutineRunner:
             return await self._ask(site_id, keys.checkin(question))
 
         def music(action: str) -> None:
-            if action == "play":
-                self._room.play(site_id, music_list)
+            if action in ("play", "soft"):
+                self._room.play(site_id, music_list, soft=action == "soft")
             else:
                 self._room.stop_music(site_id)
 
@@ -391,6 +394,6 @@ class RoutineRunner:
             answer=hooks.answer,
             music=music,
             lights=lights,
-            clock=self._clock,
+            clock=self.clock,
         )
         await run_routine(routine, control, tools)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from skill.base.vocabulary import CueStyle
+from skill.care.plan import Plan
 from skill.care.replies import CareReply
 from skill.language.responses import Say
 
@@ -19,6 +20,8 @@ class StartRoutine:
     """Start without words (the site prefers quiet)."""
     playlist: str | None = None
     """Playlist for the routine's music (None: the config's)."""
+    plan: Plan | None = None
+    """The plan made together: the routine is assembled from it (see routines.from_plan)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,18 @@ class ScheduleFollowUp:
 
     when: str
     """`morning` or `tonight`."""
+    announce: bool = True
+    """Say that it is set (False: a plan's check-in, which the routine mentions itself)."""
+
+
+@dataclass(frozen=True)
+class StartPlanning:
+    """Replace the site's activity with the planning conversation ("let's plan")."""
+
+
+@dataclass(frozen=True)
+class RecallPlan:
+    """Read back the site's plan ("what's our plan")."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,8 @@ Action = (
     | Forget
     | ScheduleFollowUp
     | CancelFollowUp
+    | StartPlanning
+    | RecallPlan
 )
 
 MemoryAction = Prefer | Recall | Forget | ScheduleFollowUp | CancelFollowUp

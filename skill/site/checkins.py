@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from skill.hermes.dialogue import Answer, Dialogues
+from skill.hermes.dialogue import ANSWER_TIMEOUT, Answer, Dialogues
 from skill.language.responses import ResponseBook
 from skill.routines.runner import CHECKIN_ANSWERS
 from skill.voice.chimes import ChimeKind
@@ -28,9 +28,18 @@ class CheckIns:
         self._dialogues = dialogues
         self._chimes = chimes
 
-    async def ask(self, site_id: str, key: str) -> Answer | None:
-        """Ask a check-in question and listen; the answer, or None when none came."""
-        text = self._responses.pick(key)
+    async def ask(
+        self,
+        site_id: str,
+        key: str,
+        *,
+        expected: Sequence[str] = CHECKIN_ANSWERS,
+        seconds: float = ANSWER_TIMEOUT,
+        values: Mapping[str, object] | None = None,
+    ) -> Answer | None:
+        """Ask a question (`key`, with its `values`) and listen for `expected` answers;
+        the answer, or None when none came within `seconds`."""
+        text = self._responses.pick(key, **dict(values or {}))
         satellite = self._output.satellite(site_id)
         if satellite is not None:
             # Home Assistant asks (ask_question) and hears; the answer comes back on the
@@ -38,13 +47,14 @@ class CheckIns:
             wav = await self._output.wav(text)
             return await self._dialogues.ask(
                 site_id,
-                CHECKIN_ANSWERS,
+                expected,
+                seconds=seconds,
                 listen=lambda token: satellite.ask(site_id, token, wav),
             )
         if not self._output.speaks_text:
             await self._output.say(site_id, text)  # our own voice, then the session only listens
-            return await self._dialogues.ask(site_id, CHECKIN_ANSWERS)
-        return await self._dialogues.ask(site_id, CHECKIN_ANSWERS, text=text)
+            return await self._dialogues.ask(site_id, expected, seconds=seconds)
+        return await self._dialogues.ask(site_id, expected, text=text, seconds=seconds)
 
     async def chime(self, site_id: str, kind: ChimeKind) -> None:
         """Play one chime and wait until it has played."""

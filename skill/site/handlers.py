@@ -12,6 +12,7 @@ from rhasspyhermes.nlu import NluIntent
 
 from skill.base.text import normalize
 from skill.base.vocabulary import CueStyle, Intent
+from skill.care.plan import Plan
 from skill.care.replies import (
     feeling_reply,
     help_reply,
@@ -34,10 +35,12 @@ from skill.site.actions import (
     MusicOff,
     Prefer,
     Recall,
+    RecallPlan,
     ScheduleFollowUp,
     Skip,
     StartBreathing,
     StartCooldown,
+    StartPlanning,
     StartRoutine,
     StopAll,
 )
@@ -133,23 +136,13 @@ def decide(
         Intent.NOT_NOW: Skip("not_now"),
         Intent.MUSIC_OFF: MusicOff(),
         Intent.CAUTION: Caution(),
+        Intent.PLAN: StartPlanning(),
+        Intent.PLAN_RECALL: RecallPlan(),
     }
     if name in simple:
         return [simple[name]]
     if name == Intent.START:
-        routine = slot(intent, "routine")
-        chosen = routine if isinstance(routine, str) and routine in routines else None
-        preferred = prefs.routine if prefs.routine in routines else None
-        routine_name = chosen or preferred or "short"
-        return [
-            StartRoutine(
-                routine_name,
-                # Quiet mode: the quiet routine always (its soft lines still come), any
-                # other when the site prefers fewer words.
-                quiet=routine_name == "quiet" or (chosen is None and bool(prefs.quiet)),
-                playlist=prefs.playlist,
-            )
-        ]
+        return _start(intent, prefs, routines)
     if name == Intent.BREATHE:
         return [_breathe(intent, config, patterns, prefs)]
     if name == Intent.COOLDOWN:
@@ -174,6 +167,40 @@ def decide(
         when = slot(intent, "when")
         return [ScheduleFollowUp(when if when in ("morning", "tonight") else "morning")]
     return []
+
+
+def _start(intent: NluIntent, prefs: Preferences, routines: Collection[str]) -> list[Action]:
+    """ "start aftercare": the routine named, else the plan made together, else the one
+    preferred (in quiet mode when the site prefers fewer words), else the short one."""
+    routine = slot(intent, "routine")
+    chosen = routine if isinstance(routine, str) and routine in routines else None
+    preferred = prefs.routine if prefs.routine in routines else None
+    routine_name = chosen or preferred or "short"
+    if chosen is None and prefs.plan is not None:
+        return _planned(prefs.plan, prefs.playlist)
+    return [
+        StartRoutine(
+            routine_name,
+            # Quiet mode: the quiet routine always (its soft lines still come), any
+            # other when the site prefers fewer words.
+            quiet=routine_name == "quiet" or (chosen is None and bool(prefs.quiet)),
+            playlist=prefs.playlist,
+        )
+    ]
+
+
+def _planned(plan: Plan, playlist: str | None) -> list[Action]:
+    """ "start aftercare" with a plan: the routine assembled from it, and the check-in it
+    chose scheduled without asking again."""
+    start = StartRoutine(
+        "plan",
+        quiet=plan.words == "quiet",
+        playlist=plan.playlist or playlist,
+        plan=plan,
+    )
+    if plan.later in ("tonight", "morning"):
+        return [ScheduleFollowUp(plan.later, announce=False), start]
+    return [start]
 
 
 def core_words(text: str) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, tzinfo
 from typing import assert_never
 
 from skill.care.followup import next_due
+from skill.care.plan import Plan
 from skill.care.store import Preferences
 from skill.care.worker import StoreThread
 from skill.language import keys
@@ -92,6 +93,8 @@ class Memory:
                 await self._store.add_follow_up(site_id, action.when, due, now=now)
                 log.info("Follow-up (%s) scheduled on site %s", action.when, site_id)
                 self._scheduled()
+                if not action.announce:
+                    return []
                 morning = action.when == "morning"
                 return [Say(keys.FOLLOWUP_MORNING if morning else keys.FOLLOWUP_TONIGHT)]
             case CancelFollowUp():
@@ -100,6 +103,17 @@ class Memory:
                 return [Say(keys.FOLLOWUP_CANCELLED if cancelled else keys.FOLLOWUP_NONE)]
             case _:
                 assert_never(action)
+
+    async def save_plan(self, site_id: str, plan: Plan) -> None:
+        """Keep the site's plan (an empty one erases it); the rest of its preferences stay."""
+        if self._store is None:
+            return
+        saved = await self._store.update_preferences(site_id, plan=plan)
+        if saved.is_empty():
+            self._preferences.pop(site_id, None)
+        else:
+            self._preferences[site_id] = saved
+        log.info("Saved the plan for site %s", site_id)
 
     async def _prefer(self, site_id: str, action: Prefer) -> list[Say]:
         assert self._store is not None
@@ -125,9 +139,9 @@ class Memory:
         if prefs.routine:
             lines.append(Say(keys.RECALL_ROUTINE, (("routine", prefs.routine),)))
         if prefs.pattern:
-            lines.append(Say(keys.RECALL_PATTERN, (("pattern", _spoken(prefs.pattern)),)))
+            lines.append(Say(keys.RECALL_PATTERN, (("pattern", spoken_value(prefs.pattern)),)))
         if prefs.style:
-            lines.append(Say(keys.RECALL_STYLE, (("style", _spoken(prefs.style)),)))
+            lines.append(Say(keys.RECALL_STYLE, (("style", spoken_value(prefs.style)),)))
         if prefs.quiet:
             lines.append(Say(keys.RECALL_QUIET))
         if prefs.playlist:
@@ -142,7 +156,7 @@ class Memory:
             self.on_schedule()
 
 
-def _spoken(value: str) -> str:
+def spoken_value(value: str) -> str:
     """A stored value as the voice says it."""
     spoken = {"478": "four seven eight", "fewer-words": "fewer words", "chime": "chimes"}
     return (spoken | {"both": "voice and chimes"}).get(value, value)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import assert_never
 
@@ -19,16 +19,18 @@ from rhasspyhermes.nlu import NluIntent
 
 from skill.base.vocabulary import Activity
 from skill.breathing.runner import BreathingControl, BreathingRunner
+from skill.care.plan import Plan
 from skill.care.replies import CareReply
 from skill.config.settings import Config
 from skill.hermes.dialogue import (
     Answer,
     Unclear,
 )
-from skill.language import keys
+from skill.language import keys, spoken
 from skill.language.responses import ResponseBook, Say
 from skill.room.room import Room
 from skill.room.status import StatusBoard
+from skill.routines.from_plan import plan_routine
 from skill.routines.runner import RoutineControl, RoutineRunner, SiteHooks
 from skill.site import handlers
 from skill.site.actions import (
@@ -42,15 +44,24 @@ from skill.site.actions import (
     MusicOff,
     Prefer,
     Recall,
+    RecallPlan,
     ScheduleFollowUp,
     Skip,
     StartBreathing,
     StartCooldown,
+    StartPlanning,
     StartRoutine,
     StopAll,
 )
 from skill.site.checkins import CheckIns
-from skill.site.memory import Memory
+from skill.site.memory import Memory, spoken_value
+from skill.site.planning import (
+    ANSWER_SECONDS,
+    PLAN_ANSWERS,
+    PlanningTools,
+    converse,
+    plan_texts,
+)
 from skill.site.state import SiteState
 from skill.voice.output import Output
 
@@ -111,9 +122,8 @@ class Sites(SiteState):
                 self._start(
                     site_id, Activity.BREATHING, session, control, detail=control.plan.pattern.name
                 )
-            case StartCooldown():
-                cooldown = self._cooldown(site_id, action.playlist)
-                self._start(site_id, Activity.COOLDOWN, cooldown, detail=action.playlist)
+            case StartCooldown() | StartPlanning():
+                self._start_talk_or_music(site_id, action)
             case Control():
                 self._spawn(site_id, self._control(site_id, action))
             case Skip():
@@ -126,14 +136,83 @@ class Sites(SiteState):
                 self._care(site_id, action.reply)
             case Say():
                 self.reply(site_id, [action])
-            case Prefer() | Recall() | Forget() | ScheduleFollowUp() | CancelFollowUp():
+            case (
+                Prefer()
+                | Recall()
+                | Forget()
+                | ScheduleFollowUp()
+                | CancelFollowUp()
+                | RecallPlan()
+            ):
                 self._spawn(site_id, self._remember(site_id, action))
             case _:
                 assert_never(action)
 
-    async def _remember(self, site_id: str, action: MemoryAction) -> None:
-        """A memory action, carried out off the event loop; then its reply."""
-        self.reply(site_id, await self._memory.act(site_id, action))
+    def _start_talk_or_music(self, site_id: str, action: StartCooldown | StartPlanning) -> None:
+        """The cool-down music, or the planning conversation, as the site's activity."""
+        if isinstance(action, StartCooldown):
+            cooldown = self._cooldown(site_id, action.playlist)
+            self._start(site_id, Activity.COOLDOWN, cooldown, detail=action.playlist)
+        else:
+            self._start(site_id, Activity.PLANNING, self._planning(site_id))
+
+    async def _remember(self, site_id: str, action: MemoryAction | RecallPlan) -> None:
+        """A memory action, carried out off the event loop; then its reply (what is
+        remembered includes the plan, before the last line on how to erase it)."""
+        plan = self._memory.preferences(site_id).plan
+        if isinstance(action, RecallPlan):
+            texts = self._plan_texts(plan) if plan else [self._responses.pick(keys.PLAN_NONE)]
+            self.reply_texts(site_id, texts)
+            return
+        lines = await self._memory.act(site_id, action)
+        plan = self._memory.preferences(site_id).plan
+        texts = [self._responses.pick(line.key, **dict(line.values)) for line in lines]
+        if isinstance(action, Recall) and plan is not None and len(texts) >= 2:
+            texts[-1:-1] = self._plan_texts(plan)
+        self.reply_texts(site_id, texts)
+
+    def _plan_texts(self, plan: Plan) -> list[str]:
+        return plan_texts(
+            plan,
+            self._responses.pick,
+            spoken=spoken_value,
+            playlist=self.config.cooldown.playlist,
+        )
+
+    async def _planning(self, site_id: str) -> None:
+        """ "Let's plan our aftercare": the questions, each listened for; then the plan."""
+        playlists = spoken.alternatives(self.config.cooldown.names)
+
+        async def ask(question: str) -> Answer | None:
+            values = {"playlists": playlists} if question == "music" else {}
+            key = keys.plan_ask(question)
+            return await self._checkins.ask(
+                site_id, key, expected=PLAN_ANSWERS, seconds=ANSWER_SECONDS, values=values
+            )
+
+        async def say_texts(texts: Sequence[str]) -> None:
+            for text in texts:
+                await self._output.say(site_id, text)
+
+        async def save(plan: Plan) -> None:
+            await self._memory.save_plan(site_id, plan)
+
+        def hand_on(answer: NluIntent) -> None:
+            for action in self.decide(answer):
+                self.apply(site_id, action)
+
+        tools = PlanningTools(
+            ask=ask,
+            say=lambda key: self.say(site_id, Say(key)),
+            say_texts=say_texts,
+            save=save,
+            hand_on=hand_on,
+            read_back=self._plan_texts,
+            clock=self._routines.clock,
+        )
+        lights = bool(self.config.lights_for(site_id))
+        questions = [q for q in keys.PLAN_QUESTIONS if q != "lights" or lights]
+        await converse(questions, tools, kept=self._memory.preferences(site_id).plan)
 
     def _care(self, site_id: str, reply: CareReply, routine: RoutineControl | None = None) -> None:
         """Apply a feeling or need: stop, slow down, go quiet, run the need's device action."""
@@ -282,7 +361,12 @@ class Sites(SiteState):
             state.breathing = session
 
         hooks = SiteHooks(answer=self._answer, breathing=breathing)
-        work = self._routines.run(site_id, action.name, control, hooks, playlist=action.playlist)
+        planned = None
+        if action.plan is not None:
+            planned = plan_routine(action.plan, frozenset(self._breathing.patterns))
+        work = self._routines.run(
+            site_id, action.name, control, hooks, playlist=action.playlist, routine=planned
+        )
         self._start(site_id, Activity.ROUTINE, work, detail=action.name)
         state.routine = control
 

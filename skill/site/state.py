@@ -125,9 +125,15 @@ class SiteState:
 
     def reply(self, site_id: str, lines: Sequence[Say]) -> None:
         """Say short lines without talking over anything: in a routine's or a session's gap."""
-        if not lines:
+        self.reply_texts(
+            site_id, [self._responses.pick(line.key, **dict(line.values)) for line in lines]
+        )
+
+    def reply_texts(self, site_id: str, texts: Sequence[str]) -> None:
+        """`reply`, for lines already chosen."""
+        if not texts:
             return
-        text = " ".join(self._responses.pick(line.key, **dict(line.values)) for line in lines)
+        text = " ".join(texts)
         state = self.site(site_id)
         if state.breathing is not None and not state.breathing.plan.paused:
             state.breathing.tell(text)
