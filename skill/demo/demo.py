@@ -17,6 +17,7 @@ import paho.mqtt.client as paho
 from skill.app import Runtime, project_dir
 from skill.assets import load_recognizer
 from skill.config.settings import Config
+from skill.demo.sessions import DemoSessions
 from skill.demo.speaker import BedsideSpeaker, ClipEvent
 from skill.hermes.client import new_client
 from skill.hermes.messages import intent_topic
@@ -109,6 +110,7 @@ async def _demo(
         )
         speaker.start()
         watch = _device_watch(config, runtime.host, runtime.port, transcript)
+        sessions = DemoSessions(runtime.host, runtime.port, SITE)
         publisher = new_client("aftercare-demo")
         publisher.connect(runtime.host, runtime.port)
         publisher.loop_start()
@@ -130,13 +132,14 @@ async def _demo(
                 transcript.restart()
             if says:
                 for text in says:
-                    _send(recognizer, publisher, text, transcript)
-                    await _settle(skill, gap, time_scale)
+                    _send(recognizer, publisher, text, transcript, sessions)
+                    await _settle(skill, gap, time_scale, sessions)
             else:
                 if not runtime.first_lines.is_set():
                     print("(The voice is still warming up: until it is, chimes answer for it.)")
-                await _interactive(recognizer, publisher, transcript)
+                await _interactive(recognizer, publisher, transcript, sessions)
         finally:
+            sessions.close()
             publisher.loop_stop()
             publisher.disconnect()
             watch.loop_stop()
@@ -146,8 +149,19 @@ async def _demo(
     return 0
 
 
-def _send(recognizer: Recognizer, client: paho.Client, text: str, transcript: Transcript) -> None:
+def _send(
+    recognizer: Recognizer,
+    client: paho.Client,
+    text: str,
+    transcript: Transcript,
+    sessions: DemoSessions,
+) -> None:
     transcript.line("you", text)
+    answered = sessions.answer(recognizer, text)
+    if answered == "unrecognized":
+        transcript.line("(nlu)", "not one of the answers this question listens for")
+    if answered != "no question":
+        return  # it answered the question that was listening
     intent = recognizer.recognize(text, site_id=SITE, session_id=str(uuid.uuid4()))
     if intent is None:
         transcript.line(
@@ -158,16 +172,26 @@ def _send(recognizer: Recognizer, client: paho.Client, text: str, transcript: Tr
     client.publish(intent_topic(intent.intent.intent_name), intent.payload(), qos=1)
 
 
-async def _settle(skill: Skill, gap: float | None, scale: float) -> None:
+async def _settle(skill: Skill, gap: float | None, scale: float, sessions: DemoSessions) -> None:
+    """Wait before the next scripted line: `gap`, or until the site is idle again or a
+    question listens for an answer (the next line answers it)."""
     await asyncio.sleep(0.3)
     if gap is not None:
         await asyncio.sleep(gap * scale)
         return
-    await skill.idle(SITE)
-    await asyncio.sleep(max(0.5, 3 * scale))
+    idle = asyncio.ensure_future(skill.idle(SITE))
+    try:
+        while not idle.done() and not sessions.listening:
+            await asyncio.wait([idle], timeout=0.05)
+    finally:
+        idle.cancel()
+    if not sessions.listening:
+        await asyncio.sleep(max(0.5, 3 * scale))
 
 
-async def _interactive(recognizer: Recognizer, client: paho.Client, transcript: Transcript) -> None:
+async def _interactive(
+    recognizer: Recognizer, client: paho.Client, transcript: Transcript, sessions: DemoSessions
+) -> None:
     print('Type what you would say (e.g. "start breathing", "stop"); "quit" to leave.', flush=True)
     loop = asyncio.get_running_loop()
     while True:
@@ -175,7 +199,7 @@ async def _interactive(recognizer: Recognizer, client: paho.Client, transcript: 
         if not line or line.strip().lower() in ("quit", "exit"):
             return
         if line.strip():
-            _send(recognizer, client, line.strip(), transcript)
+            _send(recognizer, client, line.strip(), transcript, sessions)
 
 
 def run_demo(
