@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import struct
 import time
 from array import array
@@ -179,3 +180,25 @@ def test_a_clip_placed_again_and_again_is_converted_once() -> None:
     samples = {id(placed.samples) for placed in stream.sounds}
     assert len(samples) == 1
     assert [placed.offset for placed in stream.sounds] == [s * RATE for s in range(1, 40)]
+
+
+def test_a_long_session_mixes_each_block_from_exactly_the_sounds_that_reach_it() -> None:
+    """Hundreds of sounds, short and long and overlapping: every block equals a plain mix
+    of every sound (the block looks only at the sounds that can reach it)."""
+    rng = random.Random(17)
+    clock = FakeTime()
+    stream = LiveStream(RATE, now=clock)
+    lengths = [40, 300, 2000, 9000]
+    clips = {length: tone(rng.choice([-9000, 500, 7000]), length) for length in lengths}
+    for _ in range(400):
+        at = clock.t + rng.uniform(0, 60)  # a minute of sound, placed in any order
+        stream.place(clips[rng.choice(lengths)], at)
+    placed = stream.sounds
+    assert len({len(s.samples) for s in placed}) == len(lengths)
+    for first in [0, *sorted(rng.randrange(0, 60 * RATE) for _ in range(60))]:
+        want = [0] * BLOCK
+        for sound in placed:
+            for i in range(max(first, sound.offset), min(first + BLOCK, sound.end)):
+                j = i - first
+                want[j] = max(-32768, min(32767, want[j] + sound.samples[i - sound.offset]))
+        assert list(pcm(stream.block(first, BLOCK))) == want, first

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import logging
 import struct
 import time
@@ -94,6 +95,9 @@ class LiveStream:
         self.start = now()
         """Monotonic time of sample 0."""
         self._sounds: list[Placed] = []
+        self._longest = 0
+        """Samples in the longest sound placed: no sound starting earlier than a block's
+        first sample minus this reaches into it."""
         self._samples: dict[int, tuple[bytes, array[int]]] = {}
         """Each distinct clip converted once (a cue repeats hundreds of times a session)."""
         self._end: int | None = None
@@ -127,6 +131,7 @@ class LiveStream:
         if known is None or known[0] is not wav:
             known = self._samples[id(wav)] = (wav, samples_of(wav, self.sample_rate))
         bisect.insort(self._sounds, Placed(offset, known[1]), key=lambda placed: placed.offset)
+        self._longest = max(self._longest, len(known[1]))
         return offset
 
     def finish(self) -> None:
@@ -163,7 +168,12 @@ class LiveStream:
         """Samples [first, first + count) mixed, as little-endian 16-bit PCM."""
         out = array("h", bytes(2 * count))
         mixed = 0
-        for sound in self._sounds:
+        # Only the sounds that can reach this block: a session of half an hour holds a
+        # thousand, and every block of every reader would otherwise scan them all.
+        begin = bisect.bisect_left(
+            self._sounds, first - self._longest, key=lambda placed: placed.offset
+        )
+        for sound in itertools.islice(self._sounds, begin, None):
             if sound.offset >= first + count:
                 break
             if sound.end <= first:
