@@ -35,6 +35,7 @@ from benchmarks.recognition import (
     score,
     utterance_sets,
 )
+from skill.base.vocabulary import CONTEXT_ONLY
 from skill.language.nlu import Recognizer
 
 TARGET = 0.95
@@ -72,7 +73,9 @@ def test_the_sets_are_big_enough_and_cover_every_intent(
         ("red",),
     )
     per_intent = Counter(case.intent for case in cases)
-    assert set(per_intent) == nlu.intent_names
+    # Answers only (CONTEXT_ONLY) are never recognized without a session that listens for
+    # them: tests/data/plan_answers.yaml and tests/test_plan_recognition.py have those.
+    assert set(per_intent) == nlu.intent_names - CONTEXT_ONLY
     assert min(per_intent.values()) >= 5, per_intent
     assert len({case.text for case in cases}) == len(cases), "duplicate utterances"
     assert len(set(unrelated)) == len(unrelated), "duplicate unrelated utterances"

@@ -11,8 +11,9 @@ import pytest
 import yaml
 from hassil import Intents, recognize
 
+from skill.base.vocabulary import CONTEXT_ONLY
 from skill.language.nlu import Recognizer
-from skill.language.sentences import to_hassil, to_rhasspy
+from skill.language.sentences import to_hassil, to_intent_script, to_rhasspy
 from skill.language.templates import Templates, load_templates
 
 INTENTS_DIR = Path(__file__).resolve().parent.parent / "intents"
@@ -45,6 +46,10 @@ SLOTS = {
     "AftercareSkip": set(),
     "AftercareMusicOff": set(),
     "AftercareCaution": set(),
+    "AftercarePlan": set(),
+    "AftercarePlanRecall": set(),
+    # An answer only (CONTEXT_ONLY): in the Rhasspy export, not in Home Assistant's.
+    "AftercarePlanAnswer": {"choice", "other_choice", "playlist", "pattern"},
 }
 
 
@@ -263,6 +268,32 @@ def test_hassil_export_recognizes_the_check_in_intents(templates: Templates) -> 
         assert {name: entity.value for name, entity in result.entities.items()} == slots
 
 
+def test_answers_only_go_to_rhasspy_not_to_home_assistant(templates: Templates, ini: str) -> None:
+    """AftercarePlanAnswer is for Rhasspy's listening sessions, which name it in their intent
+    filter; Home Assistant's Assist has none, so answers reach the skill there as raw text,
+    read by its own recognizer: neither the custom sentences nor the intent_script have it."""
+    assert {"AftercarePlanAnswer"} == CONTEXT_ONLY
+    assert "AftercarePlanAnswer" in _sections(ini).sections()
+    assert "(dim the lights):dim" in ini
+    assert "){other_choice}" in ini
+    document = yaml.safe_load(to_hassil(templates))
+    assert not set(document["intents"]) & CONTEXT_ONLY
+    assert {"AftercarePlan", "AftercarePlanRecall"} <= set(document["intents"])
+    scripts = yaml.safe_load(to_intent_script(templates))["intent_script"]
+    assert not set(scripts) & CONTEXT_ONLY
+    assert {"AftercarePlan", "AftercarePlanRecall"} <= set(scripts)
+    intents = Intents.from_yaml(io.StringIO(to_hassil(templates)))
+    for answer in ("dim the lights", "mostly quiet", "no breathing and no music"):
+        assert recognize(answer, intents) is None, answer
+    for request, intent in (
+        ("let's plan our aftercare", "AftercarePlan"),
+        ("what's our plan for afterwards", "AftercarePlanRecall"),
+    ):
+        result = recognize(request, intents)
+        assert result is not None, request
+        assert result.intent.name == intent
+
+
 def _write(folder: Path, *sentences: str) -> None:
     """A one-file template folder for AftercareStop with a small list."""
     path = folder / "en" / "stop.yaml"
@@ -290,12 +321,11 @@ def test_intent_script_payloads_are_nlu_intents_the_skill_accepts(templates: Tem
     import jinja2
 
     from skill.hermes.messages import parse_intent, slot
-    from skill.language.sentences import to_intent_script
 
     env = jinja2.Environment(autoescape=False)
     env.filters["to_json"] = json.dumps
     scripts = yaml.safe_load(to_intent_script(templates, site_id="bedroom"))["intent_script"]
-    assert set(scripts) == set(SLOTS)
+    assert set(scripts) == set(SLOTS) - CONTEXT_ONLY
     breathe = scripts["AftercareBreathe"]["action"][0]["data"]
     assert breathe["topic"] == "hermes/intent/AftercareBreathe"
     rendered = env.from_string(breathe["payload"]).render(minutes=5, pattern="box")

@@ -12,6 +12,11 @@ words, and its trainer would turn digits into integer slots. A template that
 cannot match anything (for example one naming `{playlist}` when no playlist is
 configured) is left out, and so is an intent left without sentences (AftercareCaution
 when no caution word is configured).
+
+Intents that are only answers (skill.base.vocabulary.CONTEXT_ONLY: AftercarePlanAnswer)
+go into the Rhasspy export, whose listening sessions name them in their intent filter,
+but not into the Home Assistant exports: there the answers come back to the skill as raw
+text, which its own recognizer reads.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from hassil import (
 )
 from hassil.numbers import get_rbnf_engine
 
+from skill.base.vocabulary import CONTEXT_ONLY
 from skill.language.nlu import Recognizer
 from skill.language.templates import Templates
 
@@ -54,7 +60,10 @@ def to_rhasspy(source: Recognizer | Templates) -> str:
 
 
 def to_hassil(source: Recognizer | Templates) -> str:
-    """A Home Assistant custom-sentences YAML file, with the config's words filled in."""
+    """A Home Assistant custom-sentences YAML file, with the config's words filled in.
+
+    Answers only (CONTEXT_ONLY) are left out: Assist has no listening session to name them.
+    """
     templates = source.templates if isinstance(source, Recognizer) else source
     document = templates.document
     header = (
@@ -67,7 +76,9 @@ def to_hassil(source: Recognizer | Templates) -> str:
         "skip_words": list(document["skip_words"]),
         "expansion_rules": dict(document["expansion_rules"]),
         "lists": dict(document["lists"]),
-        "intents": dict(document["intents"]),
+        "intents": {
+            name: intent for name, intent in document["intents"].items() if name not in CONTEXT_ONLY
+        },
     }
     return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=1000)
 
@@ -292,10 +303,13 @@ def to_intent_script(source: Recognizer | Templates, *, site_id: str = "default"
     """Home Assistant `intent_script:` forwarding every recognized intent to the skill.
 
     Each intent is published on hermes/intent/<Name> as the NluIntent Rhasspy would
-    send, with the slots Home Assistant recognized (an absent slot is left out).
+    send, with the slots Home Assistant recognized (an absent slot is left out). Answers
+    only (CONTEXT_ONLY) have no script: Assist does not recognize them (`to_hassil`).
     """
     scripts: dict[str, Any] = {}
     for intent, names in intent_slots(source).items():
+        if intent in CONTEXT_ONLY:
+            continue
         slot_items = ", ".join(
             f'{{"entity": "{n}", "slotName": "{n}", "rawValue": {n} | string, '
             f'"value": {{"kind": "Unknown", "value": {n}}}}} if {n} is defined else none'
