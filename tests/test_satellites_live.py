@@ -36,6 +36,7 @@ from support.fakes import (
 )
 from support.satellite import (
     ERROR,
+    NOTHING,
     Fetched,
     StandInSatellite,
     clip_samples,
@@ -372,3 +373,65 @@ async def test_malformed_replies_from_home_assistant_are_dropped_and_counted(
         problems = bs.skill.problems
         assert problems.count("bad_finished") == 2
         assert problems.count("bad_answer") == 4
+
+
+@pytest.mark.asyncio
+async def test_planning_aftercare_on_home_assistant(
+    mosquitto: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Issue #17 on a Home Assistant site: each planning question goes out on the ask topic
+    and its answer comes back as text, recognized by the skill's own recognizer with the
+    planning filter (a bare "water and some tissues", "tomorrow morning"); one question
+    gets no answer; then "what's our plan" reads back the plan that was kept."""
+    answers = [
+        "a few words",
+        "water and some tissues",
+        "i'd like quiet but they'd like music",
+        NOTHING,
+        "tomorrow morning",
+        "no questions",
+    ]
+    async with (
+        live_skill(mosquitto, tmp_path, scale=0.05, homeassistant=HA, http=HTTP) as bs,
+        StandInSatellite(bs, GUEST, answers=list(answers)) as ha,
+    ):
+        await bs.ended(await bs.say("let's plan our aftercare", site=GUEST))
+        await bs.idle(GUEST, timeout=60)
+        asked = len(ha.of("ask"))
+        await bs.ended(await bs.say("what's our plan", site=GUEST))
+        await bs.idle(GUEST, timeout=30)
+
+    assert hermes_audio(bs, GUEST) == []
+    asks = ha.of("ask")
+    assert asked == len(asks) == len(answers)  # no lights here: that question is not asked
+    questions = ["words", "nearby", "music", "breathing", "later", "leave_out"]
+    for ask, question in zip(asks, questions, strict=True):
+        first = split_sentences(spoken(bs, ask.wav), 1000)[0]
+        variants = RESPONSES.variants(keys.plan_ask(question))
+        filled = [v.format(playlists="Cool down or Rain sounds") for v in variants]
+        assert any(first == split_sentences(v, 1000)[0] for v in filled), (question, first)
+    said = [
+        sentence for f in ha.of("speak") for sentence in split_sentences(spoken(bs, f.wav), 1000)
+    ]
+    # After each answer a word; after the silence, "that's fine"; the read-back at the end
+    # of the talk, and again when asked.
+    announced = [spoken(bs, f.wav) for f in ha.of("speak")]  # a line is one announcement
+    assert sum(a in RESPONSES.variants(keys.PLAN_SKIPPED) for a in announced) == 1, announced
+    readbacks = [
+        s
+        for s in said
+        if any(s.startswith(v.split("{")[0]) for v in RESPONSES.variants(keys.PLAN_READBACK))
+    ]
+    assert len(readbacks) == 2
+    parts = {
+        keys.plan_part("words"): {},
+        keys.plan_part("soft_music"): {"playlist": "Cool down"},
+        keys.plan_part("morning"): {},
+        keys.plan_part("no_questions"): {},
+    }
+    for readback in readbacks:
+        for key, values in parts.items():
+            assert RESPONSES.variants(key)[0].format(**values) in readback, (key, readback)
+    items = RESPONSES.pick(keys.plan_item("water")), RESPONSES.pick(keys.plan_item("tissues"))
+    assert sum(all(item in s for item in items) for s in said) == 2  # get them ready now
+    assert sum(is_line(s, keys.PLAN_BOTH) for s in said) == 2  # two wishes (one sentence)
