@@ -23,7 +23,7 @@ from benchmarks.recognition import asr_text, recognizer
 from skill.base.vocabulary import Intent
 from skill.care.plan import ANY_PATTERN, ITEMS, NO_BREATHING, Plan, Wish, merged
 from skill.language.nlu import Recognizer
-from skill.site.planning import PLAN_ANSWERS, answer_wishes
+from skill.site.planning import CHOICES, LEFT_OUT, PLAN_ANSWERS, answer_wishes
 
 ROOT = Path(__file__).resolve().parent.parent
 BLIND = ROOT / "tests" / "data" / "heldout_plan.yaml"
@@ -31,20 +31,6 @@ BLIND = ROOT / "tests" / "data" / "heldout_plan.yaml"
 Outcome = Plan | str
 """What an answer does: the plan it makes from nothing, or skip, stop, declined, unclear."""
 
-_FIELDS: Mapping[str, tuple[str, str]] = {
-    "words": ("words", "words"),
-    "quiet": ("words", "quiet"),
-    "music": ("music", "music"),
-    "no_music": ("music", "none"),
-    "breathing": ("breathing", ANY_PATTERN),
-    "no_breathing": ("breathing", NO_BREATHING),
-    "dim": ("lights", "dim"),
-    "leave_lights": ("lights", "leave"),
-    "tonight": ("later", "tonight"),
-    "morning": ("later", "morning"),
-    "no_later": ("later", "none"),
-}
-_LEFT_OUT = {"no_questions": "questions", "no_kind_words": "kind_words", "no_offers": "offers"}
 _YES = {"words": "words", "music": "music", "breathing": "breathing", "lights": "dim"}
 _NO = {
     "words": "quiet",
@@ -73,14 +59,14 @@ def _wish(question: str, choice: str, meaning: Mapping[str, Any], *, first: bool
     if choice == "quiet" and question == "music":
         choice = "no_music"
     values: dict[str, str] = {}
-    if choice in _FIELDS:
-        part, value = _FIELDS[choice]
+    if choice in CHOICES:
+        part, value = CHOICES[choice]
         values[part] = value
     playlist = meaning.get("playlist") if first else None
     pattern = meaning.get("pattern") if first else None
     if pattern and values.get("breathing") != NO_BREATHING:
         values["breathing"] = str(pattern)
-    leave_out = (_LEFT_OUT[choice],) if choice in _LEFT_OUT else ()
+    leave_out = (LEFT_OUT[choice],) if choice in LEFT_OUT else ()
     return Wish(values, leave_out=leave_out, playlist=str(playlist) if playlist else None)
 
 

@@ -55,8 +55,9 @@ TIME_LIMIT: Final = 120.0
 ends within 120 + a question (about 7 s) + ANSWER_SECONDS + the longest read-back (about
 18 s, measured with the bundled voice): under three minutes."""
 
-# A choice said in a plan answer: the part of the plan it sets, and to what.
-_CHOICES: Final[Mapping[str, tuple[str, str]]] = {
+# A choice said in a plan answer (its `choice` slot): the part of the plan it sets, and to
+# what; and the parts a "no_..." choice leaves out.
+CHOICES: Final[Mapping[str, tuple[str, str]]] = {
     "words": ("words", "words"),
     "quiet": ("words", "quiet"),
     "music": ("music", "music"),
@@ -69,7 +70,7 @@ _CHOICES: Final[Mapping[str, tuple[str, str]]] = {
     "morning": ("later", "morning"),
     "no_later": ("later", "none"),
 }
-_LEFT_OUT: Final = {
+LEFT_OUT: Final = {
     "no_questions": "questions",
     "no_kind_words": "kind_words",
     "no_offers": "offers",
@@ -174,11 +175,11 @@ def _wish(question: str, choices: Sequence[str], answer: NluIntent | None) -> Wi
     for choice in choices:
         if choice == "quiet" and question == "music":
             values["music"] = "none"  # "quiet" to the music question: silence
-        elif choice in _CHOICES:
-            part, value = _CHOICES[choice]
+        elif choice in CHOICES:
+            part, value = CHOICES[choice]
             values[part] = value
-        elif choice in _LEFT_OUT:
-            leave_out.append(_LEFT_OUT[choice])
+        elif choice in LEFT_OUT:
+            leave_out.append(LEFT_OUT[choice])
         elif choice == "yes" and question in _YES:
             part, value = _YES[question]
             values[part] = value
