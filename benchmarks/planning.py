@@ -1,9 +1,10 @@
 """How well planning answers are understood: recognized with the planning filter, then read
 in the light of their question, and compared by what they do to the plan.
 
-`tests/data/plan_answers.yaml` is the tuning set (written with the templates);
-`tests/data/heldout_plan.yaml` is blind: written by a helper who never saw the templates or
-the code, from the questions alone, and never tuned against (only totals are printed).
+It scores `tests/data/heldout_plan.yaml`, the blind set: written by a helper who never saw
+the templates or the code, from the questions alone, and never tuned against (only totals
+are printed). The answers the templates were written with are checked by intent and slots
+in tests/test_plan_recognition.py (`tests/data/plan_answers.yaml`).
 
     python -m benchmarks.planning
 """

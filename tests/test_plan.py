@@ -205,6 +205,14 @@ def test_an_answer_means_what_its_question_asked(
     assert wish_of(answer_wishes(question, intent)) == expected
 
 
+def test_okay_is_a_yes_to_the_question_not_a_feeling_that_ends_the_talk() -> None:
+    okay = said(Name.FEELING, "yeah okay", feeling="okay")
+    assert wish_of(answer_wishes("breathing", okay)) == Plan(breathing="yes")
+    assert answer_wishes("later", okay) == Reading()  # tonight or tomorrow: left open
+    sad = said(Name.FEELING, "i feel sad", feeling="sad")
+    assert answer_wishes("breathing", sad) == Reading(hand_on=True)
+
+
 def test_skips_stops_and_what_is_not_an_answer() -> None:
     assert answer_wishes("music", said(Name.SKIP, "skip")) == Reading(skip=True)
     assert answer_wishes("music", answer(choice="unsure")) == Reading(skip=True)

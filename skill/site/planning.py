@@ -22,7 +22,7 @@ from skill.care.plan import ANY_PATTERN, ITEMS, NO_BREATHING, Plan, Wish, merged
 from skill.hermes.dialogue import Answer, Unclear
 from skill.hermes.messages import slot, slot_values
 from skill.language import keys
-from skill.site.handlers import DECLINE_WORDS, core_words
+from skill.site.handlers import AGREE_WORDS, DECLINE_WORDS, FILLERS, core_words
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +108,15 @@ class Reading:
 def answer_wishes(question: str, answer: NluIntent) -> Reading:
     """What an answer to `question` means (pure; unknown values are ignored)."""
     name = answer.intent.intent_name
+    said = core_words(answer.input or "")
+    if name == Intent.FEELING and said and set(said.split()) <= AGREE_WORDS | FILLERS:
+        # "okay", "yeah okay": a yes to the question, not how someone feels
+        return _plan_answer(question, answer, choices=["yes"])
     if name in HANDED_ON:
         return Reading(hand_on=True)
     if name == Intent.PLAN_ANSWER:
         return _plan_answer(question, answer)
     if name in (Intent.SKIP, Intent.NOT_NOW):
-        said = core_words(answer.input or "")
         if name == Intent.SKIP and said not in DECLINE_WORDS:
             return Reading(skip=True)
         return _said_no(question)
@@ -152,14 +155,18 @@ def _other_answer(question: str, answer: NluIntent) -> Reading:
     return Reading()
 
 
-def _plan_answer(question: str, answer: NluIntent) -> Reading:
-    first = _wish(question, slot_values(answer, "choice"), answer)
+def _plan_answer(
+    question: str, answer: NluIntent, *, choices: Sequence[str] | None = None
+) -> Reading:
+    if choices is None:
+        choices = slot_values(answer, "choice")
+    first = _wish(question, choices, answer)
     if first is None:
         return Reading(skip=True)
     second = _wish(question, slot_values(answer, "other_choice"), None)
     wishes = (first,) if second is None or second.is_empty() else (first, second)
     if all(wish.is_empty() for wish in wishes):
-        if "no" in slot_values(answer, "choice") or "nothing" in slot_values(answer, "choice"):
+        if "no" in choices or "nothing" in choices:
             return _said_no(question)
         return Reading()
     return Reading(wishes)
