@@ -108,22 +108,23 @@ class Memory:
         """Keep the site's plan (an empty one erases it); the rest of its preferences stay."""
         if self._store is None:
             return
-        saved = await self._store.update_preferences(site_id, plan=plan)
+        await self._update(site_id, plan=plan)
+        log.info("Saved the plan for site %s", site_id)
+
+    async def _update(self, site_id: str, **changes: object) -> None:
+        """Change some of the site's stored preferences, and the copy kept in memory."""
+        assert self._store is not None
+        saved = await self._store.update_preferences(site_id, **changes)
         if saved.is_empty():
             self._preferences.pop(site_id, None)
         else:
             self._preferences[site_id] = saved
-        log.info("Saved the plan for site %s", site_id)
 
     async def _prefer(self, site_id: str, action: Prefer) -> list[Say]:
         assert self._store is not None
         if not action.changes:
             return [Say(keys.RECALL_NONE)] if self.preferences(site_id).is_empty() else []
-        saved = await self._store.update_preferences(site_id, **dict(action.changes))
-        if saved.is_empty():
-            self._preferences.pop(site_id, None)
-        else:
-            self._preferences[site_id] = saved
+        await self._update(site_id, **dict(action.changes))
         log.info("Saved %d preference(s) for site %s", len(action.changes), site_id)
         names = dict(action.changes).get("names")
         if isinstance(names, tuple) and names:

@@ -159,8 +159,8 @@ class Sites(SiteState):
     async def _remember(self, site_id: str, action: MemoryAction | RecallPlan) -> None:
         """A memory action, carried out off the event loop; then its reply (what is
         remembered includes the plan, before the last line on how to erase it)."""
-        plan = self._memory.preferences(site_id).plan
         if isinstance(action, RecallPlan):
+            plan = self._memory.preferences(site_id).plan
             texts = self._plan_texts(plan) if plan else [self._responses.pick(keys.PLAN_NONE)]
             self.reply_texts(site_id, texts)
             return
