@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import shutil
 import stat
 import wave
@@ -27,6 +28,7 @@ from skill.config.settings import VoiceSettings
 from skill.hermes.broker import EmbeddedBroker
 from skill.voice.clips import ClipCache
 from skill.voice.piper import PiperSynthesizer, bundled_model
+from skill.voice.worker import VOICE_NICE, VoiceProcess
 
 pytestmark = [pytest.mark.piper, pytest.mark.timeout(90)]
 
@@ -101,6 +103,47 @@ def test_a_sentence_renders_to_speech(piper: PiperSynthesizer) -> None:
     assert rate == piper.sample_rate == 22050
     short, _ = samples(piper.synthesize("Hello."))
     assert len(short) < len(samples(wav)[0]) / 2  # more words, a longer clip
+
+
+def _status_mib(pid: int, field: str) -> float:
+    """One memory line of /proc/<pid>/status, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def _nice(pid: int) -> int:
+    """A process's nice value (/proc/<pid>/stat, field 19)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[16])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_the_voice_process_renders_at_a_lower_priority_and_gives_back_its_buffers() -> None:
+    """The child runs VOICE_NICE below the skill, and a long render's memory goes back.
+
+    A sentence of three 44-character phrases needs about 45 MiB of buffers while it
+    renders; without the arena's shrinkage the process kept all of it.
+    """
+    voice = VoiceProcess(VoiceSettings())
+    try:
+        voice.load()
+        pid = voice.pid
+        assert pid is not None
+        assert _nice(pid) == min(19, os.nice(0) + VOICE_NICE)
+        voice.synthesize("Hello.")
+        loaded = _status_mib(pid, "VmRSS")
+        long = (
+            "Let your shoulders soften as the room grows still, "
+            "and let the quiet settle in around the two of you, "
+            "with nothing at all that needs doing right now."
+        )
+        assert_speech(voice.synthesize(long), len(long.split()))
+        assert _status_mib(pid, "VmHWM") - loaded > 30  # the render did need its buffers
+        assert _status_mib(pid, "VmRSS") - loaded < 15  # and gave them back
+    finally:
+        voice.close()
 
 
 def modes(folder: Path) -> tuple[int, list[int]]:

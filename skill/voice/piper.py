@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from skill.base.errors import VoiceError
 from skill.config.settings import MAX_SENTENCE_CHARS, VoiceSettings
@@ -248,12 +248,32 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _malloc_trim()
 
 
+class _ShrinkingSession:
+    """An onnxruntime session whose arena gives back what a render used, when it ends.
+
+    Piper calls only `run`. onnxruntime keeps its arena at the high-water mark of every
+    render it has done; with shrinkage on, the chunks a render freed go back at the end
+    of it (and `_release_free_memory` hands them to the system). Measured in the voice
+    process, rendering the 518 fixed sentences on one core: settled at 143 MiB after
+    them instead of 228, peak 223 instead of 229, 14 % more render time (114 s, 100 s).
+    """
+
+    def __init__(self, session: Any, run_options: Any) -> None:
+        self._session = session
+        self._run_options = run_options
+
+    def run(self, output_names: Any, input_feed: Any) -> Any:
+        """The session's run, shrinking the arena after it."""
+        return self._session.run(output_names, input_feed, self._run_options)
+
+
 def _load_voice(model: Path, settings: dict[str, object], threads: int) -> PiperVoice:
     """PiperVoice.load, with a session sized for this machine and sparing with memory.
 
     Piper's inputs change length with every sentence, so onnxruntime's memory pattern
     never applies; turning it off lowers the peak by about 20 MB and costs no speed.
     Its threads do not spin while waiting for work: an idle voice leaves the cores alone.
+    What loading the model left behind goes back to the system at once (about 6 MiB).
     """
     import onnxruntime
     from piper import PiperVoice
@@ -267,4 +287,9 @@ def _load_voice(model: Path, settings: dict[str, object], threads: int) -> Piper
     session = onnxruntime.InferenceSession(
         str(model), sess_options=options, providers=["CPUExecutionProvider"]
     )
-    return PiperVoice(config=PiperConfig.from_dict(settings), session=session)
+    shrink = onnxruntime.RunOptions()
+    shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    _release_free_memory()
+    return PiperVoice(
+        config=PiperConfig.from_dict(settings), session=_ShrinkingSession(session, shrink)
+    )
