@@ -167,6 +167,11 @@ def wish_of(reading: Reading) -> Plan:
             Plan(music="music", playlist="Rain sounds"),
         ),
         (
+            "music",
+            answer(choice="unsure", playlist="Rain sounds"),  # "maybe rain sounds"
+            Plan(music="music", playlist="Rain sounds"),
+        ),
+        (
             "nearby",
             said(Name.NEED, "water and a blanket", need=["water", "blanket"]),
             Plan(nearby=("water", "blanket")),

@@ -38,6 +38,7 @@ from benchmarks.recognition import recognizer, utterance_sets
 from skill.base.vocabulary import CONTEXT_ONLY, Intent
 from skill.language.keys import PLAN_QUESTIONS
 from skill.language.nlu import Recognizer
+from skill.routines.runner import CHECKIN_ANSWERS
 from skill.site.planning import PLAN_ANSWERS as PLANNING_FILTER
 
 ANSWERS_FILE = Path(__file__).resolve().parent / "data" / "plan_answers.yaml"
@@ -282,3 +283,14 @@ def test_no_sentence_of_the_plan_intents_is_another_intents(nlu: Recognizer, int
             if found:
                 overlaps[text] = found
     assert overlaps == {}
+
+
+@pytest.mark.parametrize("text", ["rain sounds", "the rain sounds one", "some rain sounds i think"])
+def test_a_playlist_named_alone_is_an_answer_only_to_planning(nlu: Recognizer, text: str) -> None:
+    """Built-in only (clauses): under a check-in's filter, or none, it is nothing at all."""
+    found = nlu.recognize(text, intent_filter=PLANNING_FILTER)
+    assert found is not None
+    assert found.intent.intent_name == Intent.PLAN_ANSWER
+    assert [slot.slot_name for slot in found.slots or []] == ["playlist"]
+    assert nlu.recognize(text) is None
+    assert nlu.recognize(text, intent_filter=CHECKIN_ANSWERS) is None

@@ -48,6 +48,7 @@ SLOTS: Mapping[str, frozenset[str]] = {
     Intent.MORE: frozenset({"minutes"}),
     Intent.COOLDOWN: frozenset({"playlist"}),
     Intent.PREFER: frozenset({"routine", "style", "pattern", "playlist"}),
+    Intent.PLAN_ANSWER: frozenset({"playlist"}),
 }
 """The slots a part may add to each intent; other intents take no slot from a part."""
 
@@ -71,6 +72,14 @@ REPEATABLE = frozenset({"feeling", "need"})
 
 REMEMBER = "remember"
 ASIDE = "aside"
+PLAYLIST = "playlist"
+"""The part that names a playlist. Named alone ("rain sounds", "the rain sounds one, i
+think") it is an answer, and only where an answer is listened for: when the intents
+allowed include AftercarePlanAnswer (a listening session names it). Elsewhere it stays
+a part that means nothing by itself. The templates cannot say this: a playlist alone in
+AftercarePlanAnswer would reach Rhasspy, which hears every intent outside a session."""
+
+_ANSWER: str = Intent.PLAN_ANSWER
 
 _PUNCTUATION = re.compile(r"\s*(?:[,;:!?\u2026]+|\.+|\s[-\u2013\u2014]+\s)\s*")
 _CONJUNCTION = re.compile(r"\s+\b(?:and then|and|but|so|then|because|cause)\b\s+")
@@ -126,11 +135,13 @@ class Clauses:
         memo: dict[str, _Clause | None] = {}
         tried: set[tuple[str, ...]] = set()
         for clauses in self._cuts(text):
-            if len(clauses) < 2 or clauses in tried:
+            if not clauses or clauses in tried:
                 continue
             tried.add(clauses)
             composed = self._compose(clauses, intents, memo)
-            if composed is not None:
+            # One clause is a request only as a whole sentence (tried before this pass),
+            # but it may be an answer naming a playlist.
+            if composed is not None and (len(clauses) > 1 or composed.intent == _ANSWER):
                 return composed
         words = self._templates.utterance(text).split()
         if len(words) > SPLIT_WORDS_MAX:
@@ -176,7 +187,7 @@ class Clauses:
             one.kind == Intent.STOP and not one.safeword for one in found
         ):
             return None  # the safeword inside another sentence ("red, okay") is not one
-        intent = _one_request(found)
+        intent = _one_request(found, answering=_ANSWER in intents.intents)
         slots = _merged(intent, found) if intent is not None else None
         if intent is None or slots is None:
             return None
@@ -244,9 +255,15 @@ def _slot(entity: Any) -> Slot:
     return Slot(entity.name, entity.value, entity.text, entity.text_span)
 
 
-def _one_request(found: Sequence[_Clause]) -> str | None:
-    """The intent every request of the sentence is ("remember that" makes it a preference)."""
+def _one_request(found: Sequence[_Clause], *, answering: bool) -> str | None:
+    """The intent every request of the sentence is ("remember that" makes it a preference).
+
+    With no request at all: an answer, when one is listened for (`answering`) and the
+    sentence only names a playlist, besides asides (see PLAYLIST)."""
     requests = {one.kind for one in found if one.request}
+    if not requests and answering:
+        named = {one.kind for one in found if one.kind != ASIDE}
+        return _ANSWER if named == {PLAYLIST} else None
     if len(requests) != 1:
         return None
     intent = requests.pop()

@@ -173,8 +173,17 @@ def _plan_answer(
 
 
 def _wish(question: str, choices: Sequence[str], answer: NluIntent | None) -> Wish | None:
-    """One person's wish from the choices said; None when they were unsure or skipped."""
-    if "unsure" in choices:
+    """One person's wish from the choices said; None when they were unsure or skipped.
+
+    Unsure with a playlist or a pattern named ("maybe rain sounds", "maybe the box one")
+    is a choice said softly: the one named is taken."""
+    playlist = pattern = None
+    if answer is not None:
+        named = slot(answer, "playlist")
+        playlist = named if isinstance(named, str) else None
+        said_pattern = slot(answer, "pattern")
+        pattern = said_pattern if isinstance(said_pattern, str) else None
+    if "unsure" in choices and playlist is None and pattern is None:
         return None
     values: dict[str, str] = {}
     leave_out: list[str] = []
@@ -196,12 +205,6 @@ def _wish(question: str, choices: Sequence[str], answer: NluIntent | None) -> Wi
             elif question in _NO:
                 part, value = _NO[question]
                 values[part] = value
-    playlist = pattern = None
-    if answer is not None:
-        named = slot(answer, "playlist")
-        playlist = named if isinstance(named, str) else None
-        said_pattern = slot(answer, "pattern")
-        pattern = said_pattern if isinstance(said_pattern, str) else None
     if playlist and values.get("music") != "none":
         values["music"] = "music"
     if pattern and values.get("breathing") != NO_BREATHING:
