@@ -220,21 +220,31 @@ class Skill:
 
     async def _understand(self, heard: Heard) -> None:
         """Recognize what Home Assistant heard, as the answer of a Hermes check-in is."""
+        await self._answer_with(heard.sentence or "", heard.site_id, heard.request_id)
+
+    async def _answer_with(self, sentence: str, site_id: str, token: str) -> None:
+        """What was said to a check-in, read by the skill's own recognizer with the
+        check-in's filter: its answer, or an unclear one."""
         found = None
-        if self._second_look is not None and heard.sentence:
-            expected = self._dialogues.expected(heard.request_id) or CHECKIN_ANSWERS
-            found = await self._second_look.recognize(
-                heard.sentence, heard.site_id, intent_filter=expected
-            )
-        if found is None:
-            self._dialogues.close(heard.request_id, heard=True)
+        if self._second_look is not None and sentence.strip():
+            expected = self._dialogues.expected(token) or CHECKIN_ANSWERS
+            found = await self._second_look.recognize(sentence, site_id, intent_filter=expected)
+        if found is None or not self._dialogues.expects(token):
+            self._dialogues.close(token, heard=True)
             return
-        self._on_intent(dataclasses.replace(found, custom_data=heard.request_id))
+        self._on_intent(dataclasses.replace(found, custom_data=token))
 
     def _on_not_recognized(self, payload: bytes) -> None:
-        """hermes/nlu/intentNotRecognized: a sentence outside our check-ins, looked at again."""
+        """hermes/nlu/intentNotRecognized: looked at again; inside one of our check-ins with
+        the check-in's own filter ("rain sounds" to the music question, an answer in
+        clauses), outside them as a request."""
         text, site_id, session_id = parse_not_recognized(payload)
-        if self._admitted(site_id) and not self._dialogues.asking(session_id):
+        if not self._admitted(site_id):
+            return
+        token = self._dialogues.look(session_id)
+        if token is not None:
+            self._looks.spawn(self._answer_with(text, site_id, token), name="answer")
+        elif not self._dialogues.asking(session_id):
             self._look_again(text, site_id)
 
     def _look_again(self, text: str, site_id: str) -> None:
@@ -303,11 +313,16 @@ class Skill:
             self._publish(end_session(intent.session_id))
         if intent.intent.confidence_score < self.config.min_confidence:
             # Rhasspy's fuzzy matching skipped words it did not know ("red wine or white
-            # wine" as "red"): not meant for us as it stands. Inside a check-in it was still
-            # an answer; elsewhere the built-in recognizer looks again at all that was said
-            # (rawInput; `input` holds only the words that matched, "red").
+            # wine" as "red"): not meant for us as it stands. The built-in recognizer looks
+            # again at all that was said (rawInput; `input` holds only the words that
+            # matched, "red"): inside a check-in with its filter, for its answer.
             log.info("%s on site %s was recognized only in part", name, site_id)
-            if not self._dialogues.unclear(intent) and intent.raw_input:
+            token = self._dialogues.look(intent.session_id) if intent.raw_input else None
+            if token is not None and intent.raw_input:  # an answer: read with its filter
+                self._looks.spawn(
+                    self._answer_with(intent.raw_input, site_id, token), name="answer"
+                )
+            elif not self._dialogues.unclear(intent) and intent.raw_input:
                 self._look_again(intent.raw_input, site_id)
             return
         if self._dialogues.answer(intent) and name != Intent.STOP:

@@ -976,6 +976,28 @@ def test_speech_outside_the_checkin_filter_ends_it_without_an_intent(stack: Stac
     assert not stack.recorder.messages(player_topic(BEDROOM))
 
 
+def test_an_answer_the_real_nlu_cannot_read_whole_is_read_in_clauses(stack: Stack) -> None:
+    """ "thank you we're good" to a check-in: no template takes it whole, so Rhasspy does
+    not recognize it (or, fuzzy, only in part); the skill reads all of it with the
+    check-in's filter, in clauses, and replies to the feeling it names."""
+    turn, _ = _start_checkin(stack)
+    stack.hear(turn, "thank you we're good")
+    stack.ended(turn.session_id, "the check-in")
+    reply = stack.wait_for(
+        lambda m: m.topic == TTS_SAY and m.t > turn.t and body(m)["text"] in lines("feeling.good"),
+        "the reply to 'thank you we're good'",
+    )
+    assert not [
+        m for m in stack.said(BEDROOM, after=turn.t) if body(m)["text"] in lines("checkin.unclear")
+    ]
+    stack.wait_for(
+        lambda m: (
+            m.topic == TTS_SAY and m.t > reply.t and body(m)["text"] in lines("routine.close")
+        ),
+        "the routine's close after the check-in",
+    )
+
+
 def _idle_again(stack: Stack, after: float) -> None:
     """Wait until the bedroom's state says idle again after a moment."""
     stack.wait_for(

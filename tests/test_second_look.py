@@ -9,6 +9,7 @@ from datetime import UTC
 from typing import Any
 
 import pytest
+from rhasspyhermes.nlu import NluIntent
 
 from skill.app import assemble, project_dir
 from skill.assets import load_assets, load_recognizer
@@ -166,28 +167,120 @@ async def test_a_malformed_not_recognized_is_dropped_and_counted(recognizer: Rec
         await skill.close()
 
 
-async def test_a_check_ins_own_sentence_is_not_looked_at_again(recognizer: Recognizer) -> None:
-    """Inside a check-in, a sentence recognized in part is an unclear answer, and one not
-    recognized is the check-in's too (its session ends "intentNotRecognized")."""
+def session_message(kind: str, token: str, **extra: Any) -> Incoming:
+    """sessionStarted or sessionEnded of the check-in with this token, in session s1."""
+    body = {"sessionId": "s1", "siteId": SITE, "customData": token, **extra}
+    return Incoming(f"hermes/dialogueManager/{kind}", json.dumps(body).encode(), False)
+
+
+NOT_UNDERSTOOD = {"termination": {"reason": "intentNotRecognized"}}
+PATIENT = 10_000.0
+"""Seconds a check-in listens here: ten real seconds at the skill's time scale (0.001),
+so the first look (the recognizer loading) never races the time-out."""
+
+
+async def test_inside_a_check_in_a_request_is_no_answer_and_starts_nothing(
+    recognizer: Recognizer,
+) -> None:
+    """Inside a check-in, what the session did not recognize is read again with the
+    check-in's own filter: a request it does not listen for stays an unclear answer
+    (and nothing starts), even when the session's end comes before the look is done; a
+    sentence recognized in part is an unclear answer too."""
     sent: list[Outgoing] = []
     load = CountingLoad(recognizer)
     skill = make_skill(sent, SecondLook(load))
     dialogues = skill._dialogues
     try:
-        asking = asyncio.create_task(dialogues.ask(SITE, ["AftercareFeeling", "AftercareStop"]))
+        asking = asyncio.create_task(
+            dialogues.ask(SITE, ["AftercareFeeling", "AftercareStop"], seconds=PATIENT)
+        )
         await asyncio.sleep(0)
         token = json.loads(sent[-1].payload)["customData"]
-        started = {"sessionId": "s1", "siteId": SITE, "customData": token}
-        skill.on_message(
-            Incoming("hermes/dialogueManager/sessionStarted", json.dumps(started).encode(), False)
-        )
+        skill.on_message(session_message("sessionStarted", token))
         skill.on_message(not_recognized("we're back so start breathing please", session="s1"))
-        skill.on_message(in_part("AftercareStop", "we're back so start breathing", session="s1"))
+        skill.on_message(session_message("sessionEnded", token, **NOT_UNDERSTOOD))
         answer = await asking
         await skill.looked()
         assert type(answer).__name__ == "Unclear"
-        assert load.loads == 0
+        assert load.loads == 1
         assert skill.activity(SITE) == ""
+
+        asking = asyncio.create_task(
+            dialogues.ask(SITE, ["AftercareFeeling", "AftercareStop"], seconds=PATIENT)
+        )
+        await asyncio.sleep(0)
+        token = json.loads(sent[-1].payload)["customData"]
+        skill.on_message(session_message("sessionStarted", token))
+        skill.on_message(in_part("AftercareStop", "we're back so start breathing", session="s1"))
+        assert type(await asking).__name__ == "Unclear"
+        await skill.looked()
+        assert skill.activity(SITE) == ""
+    finally:
+        await skill.close()
+
+
+async def test_inside_a_check_in_an_answer_in_clauses_is_its_answer(
+    recognizer: Recognizer,
+) -> None:
+    """What Rhasspy's session did not recognize ("the cool down one" to the planning music
+    question, an answer in clauses) is the check-in's answer when the skill's own
+    recognizer understands it with the check-in's filter; the session's end
+    ("intentNotRecognized") waits for that look."""
+    from skill.site.planning import PLAN_ANSWERS
+
+    sent: list[Outgoing] = []
+    skill = make_skill(sent, SecondLook(CountingLoad(recognizer)))
+    dialogues = skill._dialogues
+    try:
+        for text, expected, intent, slots in (
+            ("the cool down one", PLAN_ANSWERS, "AftercarePlanAnswer", {"playlist": "Cool down"}),
+            (
+                "okay, we're fine, thank you",
+                ("AftercareFeeling", "AftercareStop"),
+                "AftercareFeeling",
+                {"feeling": "okay"},
+            ),
+        ):
+            asking = asyncio.create_task(dialogues.ask(SITE, expected, seconds=PATIENT))
+            await asyncio.sleep(0)
+            token = json.loads(sent[-1].payload)["customData"]
+            skill.on_message(session_message("sessionStarted", token))
+            skill.on_message(not_recognized(text, session="s1"))
+            skill.on_message(session_message("sessionEnded", token, **NOT_UNDERSTOOD))
+            answer = await asking
+            await skill.looked()
+            assert isinstance(answer, NluIntent), text
+            assert answer.intent.intent_name == intent
+            assert {s.slot_name: s.value["value"] for s in answer.slots or []} == slots
+            ended = [m for m in sent if m.topic == "hermes/dialogueManager/endSession"]
+            assert not ended  # the dialogue manager has ended it already
+    finally:
+        await skill.close()
+
+
+async def test_inside_a_check_in_an_answer_recognized_in_part_is_read_whole(
+    recognizer: Recognizer,
+) -> None:
+    """Rhasspy's fuzzy matching took part of an answer ("thank you we're good" as a
+    feeling, confidence below one): all that was said is read with the check-in's filter,
+    and the session's end that the skill's endSession brings waits for it."""
+    sent: list[Outgoing] = []
+    skill = make_skill(sent, SecondLook(CountingLoad(recognizer)))
+    try:
+        asking = asyncio.create_task(
+            skill._dialogues.ask(SITE, ["AftercareFeeling", "AftercareStop"], seconds=PATIENT)
+        )
+        await asyncio.sleep(0)
+        token = json.loads(sent[-1].payload)["customData"]
+        skill.on_message(session_message("sessionStarted", token))
+        skill.on_message(in_part("AftercareFeeling", "thank you we're good", session="s1"))
+        skill.on_message(session_message("sessionEnded", token, termination={"reason": "nominal"}))
+        answer = await asking
+        await skill.looked()
+        assert isinstance(answer, NluIntent)
+        assert answer.intent.intent_name == "AftercareFeeling"
+        assert [s.value["value"] for s in answer.slots or []] == ["good"]
+        assert answer.intent.confidence_score == 1.0
     finally:
         await skill.close()
 

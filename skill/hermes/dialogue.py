@@ -77,6 +77,9 @@ class _Pending:
     answer: asyncio.Future[Answer | None]
     expected: tuple[str, ...] = ()
     session_id: str | None = None
+    looking: bool = False
+    """The skill looks again at what the session's recognizer did not understand: the
+    session's end ("intentNotRecognized") waits for that look (`look`)."""
 
 
 class Dialogues:
@@ -176,6 +179,18 @@ class Dialogues:
         pending.answer.set_result(Unclear(pending.site_id) if heard else None)
         return True
 
+    def look(self, session_id: str | None) -> str | None:
+        """The token of our check-in listening in this session, marked as looked at again
+        (its answer then comes from `answer` or `close`, not from the session's end);
+        None when no check-in of ours listens there."""
+        if session_id is None:
+            return None
+        for token, pending in self._pending.items():
+            if pending.session_id == session_id and not pending.answer.done():
+                pending.looking = True
+                return token
+        return None
+
     def asking(self, session_id: str | None) -> bool:
         """True while one of our check-ins listens in this session."""
         return session_id is not None and any(
@@ -195,6 +210,8 @@ class Dialogues:
         if pending is not None and not pending.answer.done():
             log.info("Check-in on site %s ended: %s", pending.site_id, event.reason)
             pending.session_id = None
+            if pending.looking:
+                return  # the skill's own look at what was said decides (answer or close)
             # Something was said, but not understood: it still deserves a reply.
             heard = event.reason == "intentNotRecognized"
             pending.answer.set_result(Unclear(pending.site_id) if heard else None)
