@@ -239,13 +239,17 @@ class Skill:
         the check-in's own filter ("rain sounds" to the music question, an answer in
         clauses), outside them as a request."""
         text, site_id, session_id = parse_not_recognized(payload)
-        if not self._admitted(site_id):
-            return
-        token = self._dialogues.look(session_id)
-        if token is not None:
-            self._looks.spawn(self._answer_with(text, site_id, token), name="answer")
-        elif not self._dialogues.asking(session_id):
+        if self._admitted(site_id) and not self._answer_again(text, site_id, session_id):
             self._look_again(text, site_id)
+
+    def _answer_again(self, text: str, site_id: str, session_id: str | None) -> bool:
+        """What was said in one of our check-ins' sessions, read again with its filter
+        (`_answer_with`); False when no check-in of ours listens in that session."""
+        token = self._dialogues.look(session_id)
+        if token is None:
+            return False
+        self._looks.spawn(self._answer_with(text, site_id, token), name="answer")
+        return True
 
     def _look_again(self, text: str, site_id: str) -> None:
         if self._second_look is None or not text.strip():
@@ -317,13 +321,11 @@ class Skill:
             # again at all that was said (rawInput; `input` holds only the words that
             # matched, "red"): inside a check-in with its filter, for its answer.
             log.info("%s on site %s was recognized only in part", name, site_id)
-            token = self._dialogues.look(intent.session_id) if intent.raw_input else None
-            if token is not None and intent.raw_input:  # an answer: read with its filter
-                self._looks.spawn(
-                    self._answer_with(intent.raw_input, site_id, token), name="answer"
-                )
-            elif not self._dialogues.unclear(intent) and intent.raw_input:
-                self._look_again(intent.raw_input, site_id)
+            raw = intent.raw_input
+            if raw and self._answer_again(raw, site_id, intent.session_id):
+                return
+            if not self._dialogues.unclear(intent) and raw:
+                self._look_again(raw, site_id)
             return
         if self._dialogues.answer(intent) and name != Intent.STOP:
             return  # the routine that asked takes it from here (a stop still stops it)

@@ -107,14 +107,15 @@ def test_parse_session_event() -> None:
 
 
 @pytest.mark.asyncio
-async def test_asking_is_true_only_while_a_check_in_listens_in_that_session() -> None:
-    """The second look leaves a check-in's sentences alone: they are its answers."""
+async def test_a_look_is_ours_only_while_a_check_in_listens_in_that_session() -> None:
+    """A sentence of a check-in's session is read again as its answer (`look` gives the
+    check-in's token); any other sentence is looked at as a request (None)."""
     dialogues, asking, token = await check_in(["AftercareFeeling"])
-    assert not dialogues.asking("s3"), "no session started yet"
+    assert dialogues.look("s3") is None, "no session started yet"
     dialogues.session_started(SessionEvent("s3", "bedroom", token))
-    assert dialogues.asking("s3")
-    assert not dialogues.asking("another")
-    assert not dialogues.asking(None)
+    assert dialogues.look("another") is None
+    assert dialogues.look(None) is None
+    assert dialogues.look("s3") == token
     dialogues.answer(answer("AftercareFeeling", session="s3", custom=None))
     await asking
-    assert not dialogues.asking("s3")
+    assert dialogues.look("s3") is None

@@ -191,13 +191,6 @@ class Dialogues:
                 return token
         return None
 
-    def asking(self, session_id: str | None) -> bool:
-        """True while one of our check-ins listens in this session."""
-        return session_id is not None and any(
-            pending.session_id == session_id and not pending.answer.done()
-            for pending in self._pending.values()
-        )
-
     def session_started(self, event: SessionEvent) -> None:
         """Remember the session id of our check-in (to match answers and close it on stop)."""
         pending = self._pending.get(event.custom_data or "")

@@ -79,8 +79,6 @@ allowed include AftercarePlanAnswer (a listening session names it). Elsewhere it
 a part that means nothing by itself. The templates cannot say this: a playlist alone in
 AftercarePlanAnswer would reach Rhasspy, which hears every intent outside a session."""
 
-_ANSWER: str = Intent.PLAN_ANSWER
-
 _PUNCTUATION = re.compile(r"\s*(?:[,;:!?\u2026]+|\.+|\s[-\u2013\u2014]+\s)\s*")
 _CONJUNCTION = re.compile(r"\s+\b(?:and then|and|but|so|then|because|cause)\b\s+")
 _LEADING = re.compile(r"^(?:and then|and|but|so|then)\s+")
@@ -141,7 +139,7 @@ class Clauses:
             composed = self._compose(clauses, intents, memo)
             # One clause is a request only as a whole sentence (tried before this pass),
             # but it may be an answer naming a playlist.
-            if composed is not None and (len(clauses) > 1 or composed.intent == _ANSWER):
+            if composed is not None and (len(clauses) > 1 or composed.intent == Intent.PLAN_ANSWER):
                 return composed
         words = self._templates.utterance(text).split()
         if len(words) > SPLIT_WORDS_MAX:
@@ -187,7 +185,7 @@ class Clauses:
             one.kind == Intent.STOP and not one.safeword for one in found
         ):
             return None  # the safeword inside another sentence ("red, okay") is not one
-        intent = _one_request(found, answering=_ANSWER in intents.intents)
+        intent = _one_request(found, answering=Intent.PLAN_ANSWER in intents.intents)
         slots = _merged(intent, found) if intent is not None else None
         if intent is None or slots is None:
             return None
@@ -263,7 +261,7 @@ def _one_request(found: Sequence[_Clause], *, answering: bool) -> str | None:
     requests = {one.kind for one in found if one.request}
     if not requests and answering:
         named = {one.kind for one in found if one.kind != ASIDE}
-        return _ANSWER if named == {PLAYLIST} else None
+        return Intent.PLAN_ANSWER if named == {PLAYLIST} else None
     if len(requests) != 1:
         return None
     intent = requests.pop()
