@@ -290,7 +290,7 @@ def load_synthesizer(config: Config) -> Synthesizer | None:
     if config.voice.engine != "piper":
         return None
     try:
-        return VoiceProcess(config.voice)
+        return VoiceProcess(config.voice, parts=config.data_dir / "cache" / "voice")
     except VoiceError as err:
         if config.voice.fallback != "hermes":
             raise

@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 from skill.config.settings import VoiceSettings
 from skill.voice import split
 from skill.voice.piper import PiperSynthesizer, bundled_model
-from skill.voice.split import HOP, PAD, WINDOW, SplitModel, decoder_windows, split_model
+from skill.voice.split import (
+    HOP,
+    PAD,
+    WINDOW,
+    SplitModel,
+    decoder_windows,
+    kept_parts,
+    split_model,
+)
 
 pytestmark = [pytest.mark.piper, pytest.mark.timeout(120)]
 
@@ -91,8 +99,8 @@ def test_the_parts_are_smaller_than_the_whole(parts: SplitModel) -> None:
     assert abs(sum(sizes) - whole) < 0.01 * whole
 
 
-def test_a_model_not_shaped_like_piper_is_not_split(tmp_path: Path) -> None:
-    """No `/dec/` nodes: None, and the caller renders the model whole."""
+def _identity_model(path: Path) -> Path:
+    """A valid ONNX model with one Identity node: nothing like Piper's."""
     node = split._record(1, b"x") + split._record(2, b"y") + split._record(4, b"Identity")
     graph = (
         split._record(1, node)
@@ -101,8 +109,13 @@ def test_a_model_not_shaped_like_piper_is_not_split(tmp_path: Path) -> None:
         + split._record(12, split._value_info("y"))
     )
     opset = split._encode_varint(2 << 3) + split._encode_varint(15)
-    model = tmp_path / "identity.onnx"
-    model.write_bytes(b"\x08\x08" + split._record(8, opset) + split._record(7, graph))
+    path.write_bytes(b"\x08\x08" + split._record(8, opset) + split._record(7, graph))
+    return path
+
+
+def test_a_model_not_shaped_like_piper_is_not_split(tmp_path: Path) -> None:
+    """No `/dec/` nodes: None, and the caller renders the model whole."""
+    model = _identity_model(tmp_path / "identity.onnx")
     import onnxruntime
 
     onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])  # it is valid
@@ -140,7 +153,7 @@ def test_a_voice_that_cannot_be_split_renders_whole_by_phrases(
     def no_room(model: Path, folder: Path) -> SplitModel | None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("skill.voice.piper.split_model", no_room)
+    monkeypatch.setattr(split, "split_model", no_room)
     voice = PiperSynthesizer(VoiceSettings())
     with caplog.at_level(logging.INFO, logger="skill.voice.piper"):
         voice.load()
@@ -157,3 +170,39 @@ def test_the_parts_are_removed_once_loaded(monkeypatch: pytest.MonkeyPatch, tmp_
     assert voice.phrase_chars > 100
     assert list(tmp_path.iterdir()) == []
     assert voice.synthesize("Hello.")
+
+
+def _modes(folder: Path) -> set[tuple[str, int]]:
+    return {(p.name, p.stat().st_mode & 0o777) for p in folder.rglob("*")}
+
+
+def test_the_parts_are_kept_private_split_once_and_replaced_for_another_voice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A folder per voice file (0700, files 0600); read again without splitting; a new
+    voice file's parts replace the old ones; a model that can't be split is remembered."""
+    folder = tmp_path / "voice"
+    first = kept_parts(bundled_model(), folder)
+    assert first is not None
+    assert first.boundary
+    (kept,) = folder.iterdir()
+    assert _modes(folder) == {
+        (kept.name, 0o700),
+        ("text.onnx", 0o600),
+        ("decoder.onnx", 0o600),
+        ("boundary", 0o600),
+    }
+
+    def never(model: Path, out: Path) -> SplitModel | None:
+        raise AssertionError("split again")
+
+    monkeypatch.setattr(split, "split_model", never)
+    assert kept_parts(bundled_model(), folder) == first
+    monkeypatch.undo()
+    other = _identity_model(tmp_path / "other.onnx")
+    assert kept_parts(other, folder) is None
+    (remembered,) = folder.iterdir()
+    assert remembered != kept
+    assert [p.name for p in remembered.iterdir()] == ["none"]
+    monkeypatch.setattr(split, "split_model", never)
+    assert kept_parts(other, folder) is None

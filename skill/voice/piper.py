@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from skill.base.errors import VoiceError
 from skill.config.settings import MAX_SENTENCE_CHARS, VoiceSettings
 from skill.voice.audio import wav_bytes
-from skill.voice.split import WINDOW, SplitModel, run_split, split_model
+from skill.voice.split import WINDOW, SplitModel, kept_parts, run_split
 
 if TYPE_CHECKING:
     from piper import PiperVoice, SynthesisConfig
@@ -133,7 +134,9 @@ class PiperSynthesizer:
     it inside its voice process (voice/worker.py), started after going online.
     """
 
-    def __init__(self, settings: VoiceSettings) -> None:
+    def __init__(self, settings: VoiceSettings, parts: Path | None = None) -> None:
+        """`parts`: where the model's split parts are kept (voice/split.py); None: a
+        temporary folder, removed once they are loaded."""
         model = bundled_model() if settings.model == "bundled" else Path(settings.model)
         config = Path(f"{model}.json")
         if not model.is_file():
@@ -146,6 +149,7 @@ class PiperSynthesizer:
                 f"voice.model: {config} is missing; Piper needs it beside the .onnx file"
             )
         self._model = model
+        self._parts = parts
         self._config_path = config
         try:
             self._settings = json.loads(config.read_text(encoding="utf-8"))
@@ -186,7 +190,7 @@ class PiperSynthesizer:
             try:
                 from piper import SynthesisConfig
 
-                voice, split = _load_voice(self._model, self._settings, self.threads)
+                voice, split = _load_voice(self._model, self._settings, self.threads, self._parts)
             except Exception as err:  # onnxruntime raises many types for a corrupt file
                 raise self._corrupt(err) from err
             self.phrase_chars = WHOLE_CHARS if split else PHRASE_CHARS
@@ -289,15 +293,18 @@ class _SplitSession:
         return [run_split(self._text_side, self._decoder, self._boundary, input_feed)]
 
 
-def _load_voice(model: Path, settings: dict[str, object], threads: int) -> tuple[PiperVoice, bool]:
+def _load_voice(
+    model: Path, settings: dict[str, object], threads: int, folder: Path | None
+) -> tuple[PiperVoice, bool]:
     """PiperVoice.load, sparing with memory, and whether the model was split.
 
     A model shaped like Piper's export is split into its text side and its decoder
-    (voice/split.py), which renders in windows of a fixed size: a render then needs the
-    same memory whatever the sentence's length. Measured in one process rendering twelve
-    sentences of 5 to 103 characters whole, on one core: peak 172 MiB, against 195 for
-    the whole model rendering them in phrases of at most 44 characters, and no slower.
-    Another model is rendered whole, its arena shrunk after every render.
+    (voice/split.py; the parts are kept in `folder`, or in a temporary one), and the
+    decoder renders in windows of a fixed size: a render then needs the same memory
+    whatever the sentence's length. Measured in one process rendering twelve sentences
+    of 5 to 103 characters whole, on one core: peak 172 MiB, against 195 for the whole
+    model rendering them in phrases of at most 44 characters, and no slower. Another
+    model is rendered whole, its arena shrunk after every render.
 
     onnxruntime's memory pattern never applies (the inputs change length with every
     sentence); turning it off lowers the peak by about 20 MB and costs no speed. Its
@@ -319,8 +326,10 @@ def _load_voice(model: Path, settings: dict[str, object], threads: int) -> tuple
         )
 
     config = PiperConfig.from_dict(settings)
-    with tempfile.TemporaryDirectory(prefix="aftercare-voice-") as folder:
-        parts = _split(model, Path(folder)) if config.num_speakers <= 1 else None
+    with contextlib.ExitStack() as stack:
+        if folder is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-")))
+        parts = _split(model, folder) if config.num_speakers <= 1 else None
         if parts is not None:
             runner = _SplitSession(session(parts.text_side), session(parts.decoder), parts.boundary)
             _release_free_memory()
@@ -336,7 +345,7 @@ def _load_voice(model: Path, settings: dict[str, object], threads: int) -> tuple
 def _split(model: Path, folder: Path) -> SplitModel | None:
     """The model's two parts, or None (logged) when it can't be split."""
     try:
-        parts = split_model(model, folder)
+        parts = kept_parts(model, folder)
     except (OSError, ValueError) as err:
         log.warning("voice: could not split %s (%s)", model.name, err)
         return None

@@ -10,15 +10,21 @@ that overlap by `PAD` frames on each side, and the joined samples are those of o
 shape, so onnxruntime reuses the same buffers for each.
 
 The model file is split here by reading its protobuf wire format directly (the two parts
-share nothing but the boundary tensor), into a private folder the caller removes once
-onnxruntime has read them. A model that is not shaped like Piper's export (no `/dec/`
-nodes, or a decoder that needs more than the spectrum, as a multi-speaker voice's does)
-is not split: the caller then renders it whole, phrase by phrase.
+share nothing but the boundary tensor). The running skill keeps the parts in its data
+folder (`cache/voice`, private, erased by `aftercare forget`), split once per voice file
+(about 0.1 s) and read at every later start; elsewhere they go to a temporary folder.
+A model that is not shaped like Piper's export (no `/dec/` nodes, or a decoder that needs
+more than the spectrum, as a multi-speaker voice's does) is not split: the caller then
+renders it whole, phrase by phrase.
 """
 
 from __future__ import annotations
 
+import hashlib
 import mmap
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +57,40 @@ class SplitModel:
     """The spectrum in; the samples out, as the whole model gives them."""
     boundary: str
     """Name of the tensor between the parts: shape [1, channels, frames]."""
+
+
+def kept_parts(model: Path, folder: Path) -> SplitModel | None:
+    """The model's parts kept in `folder`, split now if they are not there yet.
+
+    One subfolder per voice file (its size, time and path); the parts of any other voice
+    file are removed when a new one is split. A model that can't be split is remembered
+    as such. Folders 0700, files 0600.
+    """
+    facts = model.stat()
+    key = f"{facts.st_size}:{facts.st_mtime_ns}:{model.resolve()}"
+    kept = folder / hashlib.sha256(key.encode()).hexdigest()[:16]
+    boundary = kept / "boundary"
+    parts = SplitModel(kept / "text.onnx", kept / "decoder.onnx", "")
+    if (kept / "none").exists():
+        return None
+    if boundary.exists() and parts.text_side.exists() and parts.decoder.exists():
+        return SplitModel(parts.text_side, parts.decoder, boundary.read_text(encoding="utf-8"))
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(dir=folder, prefix=".split-"))
+    try:
+        made = split_model(model, fresh)
+        with _private(fresh / ("none" if made is None else "boundary")) as out:
+            out.write(b"" if made is None else made.boundary.encode("utf-8"))
+        if made is not None:
+            made.text_side.rename(fresh / parts.text_side.name)
+            made.decoder.rename(fresh / parts.decoder.name)
+        for old in folder.iterdir():
+            if old != fresh:
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        fresh.rename(kept)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+    return None if made is None else SplitModel(parts.text_side, parts.decoder, made.boundary)
 
 
 def split_model(model: Path, folder: Path) -> SplitModel | None:
@@ -96,7 +136,7 @@ def _split(data: memoryview, model: Path, folder: Path) -> SplitModel | None:
     head = [f for f in top if f.number != _MODEL_GRAPH]
     boundary_info = _value_info(boundary)
     kept: list[bytes | memoryview]
-    with text_side.open("wb") as out:
+    with _private(text_side) as out:
         kept = [
             *(body[f.key : f.end] for f in _fields(body) if f.number not in _REBUILT),
             *(body[n.field.key : n.field.end] for n in nodes if n not in decoder_nodes),
@@ -105,7 +145,7 @@ def _split(data: memoryview, model: Path, folder: Path) -> SplitModel | None:
             _record(_GRAPH_OUTPUT, boundary_info),
         ]
         _write_model(out, data, head, kept)
-    with decoder.open("wb") as out:
+    with _private(decoder) as out:
         kept = [
             _record(_GRAPH_NAME, b"decoder"),
             *(body[n.field.key : n.field.end] for n in nodes if n in decoder_nodes),
@@ -294,6 +334,11 @@ def _value_info(name: str) -> bytes:
     dims = b"".join(_record(1, _record(2, f"{name}:{i}".encode())) for i in range(3))
     tensor = _encode_varint(1 << 3) + _encode_varint(1) + _record(2, dims)  # elem_type FLOAT
     return _record(1, name.encode()) + _record(2, _record(1, tensor))
+
+
+def _private(path: Path) -> BinaryIO:
+    """A new file only its owner can read (0600), open for writing."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
 def _write_model(

@@ -66,12 +66,16 @@ class VoiceProcess:
     voice is loaded, raising VoiceError with the child's message when it cannot load.
     """
 
-    def __init__(self, settings: VoiceSettings, *, nice: int = VOICE_NICE) -> None:
+    def __init__(
+        self, settings: VoiceSettings, *, nice: int = VOICE_NICE, parts: Path | None = None
+    ) -> None:
+        """`parts`: the folder where the voice keeps its split model (voice/split.py)."""
         probe = PiperSynthesizer(settings)  # checks only: the model is never loaded here
         self.identity = probe.identity
         self.sample_rate = probe.sample_rate
         self._settings = settings
         self._nice = nice
+        self._parts = parts
         self._child: subprocess.Popen[bytes] | None = None
         self._failed: VoiceError | None = None
         self._lock = threading.Lock()
@@ -93,7 +97,11 @@ class VoiceProcess:
             return self._child
         settings = json.dumps(dataclasses.asdict(self._settings))
         child = subprocess.Popen(
-            [sys.executable, "-m", "skill.voice.worker", settings, str(self._nice)],
+            [
+                sys.executable,
+                *("-m", "skill.voice.worker", settings, str(self._nice)),
+                *([] if self._parts is None else [str(self._parts)]),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": _import_path()},
@@ -173,10 +181,12 @@ def _answer(out: BinaryIO, kind: bytes, body: bytes) -> None:
     out.flush()
 
 
-def serve(settings: VoiceSettings, stdin: BinaryIO, stdout: BinaryIO) -> None:
+def serve(
+    settings: VoiceSettings, stdin: BinaryIO, stdout: BinaryIO, parts: Path | None = None
+) -> None:
     """The child's side: load the voice, say so, then answer sentences until end of file."""
     try:
-        voice = PiperSynthesizer(settings)
+        voice = PiperSynthesizer(settings, parts)
         voice.load()
     except VoiceError as err:
         _answer(stdout, b"E", str(err).encode("utf-8"))
@@ -205,7 +215,7 @@ def _import_path() -> str:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m skill.voice.worker SETTINGS_JSON NICE`, started by VoiceProcess only."""
+    """`python -m skill.voice.worker SETTINGS_JSON NICE [PARTS_FOLDER]`, by VoiceProcess only."""
     settings = VoiceSettings(**json.loads(argv[0]))
     # Ctrl-C in a terminal reaches the whole process group: the skill ends this process
     # by closing its stdin, in order, so the child ignores the signal itself.
@@ -215,7 +225,7 @@ def main(argv: list[str]) -> int:
     # Frames go to a private copy of stdout; anything a library prints goes to stderr.
     frames = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    serve(settings, sys.stdin.buffer, frames)
+    serve(settings, sys.stdin.buffer, frames, Path(argv[2]) if len(argv) > 2 else None)
     return 0
 
 
