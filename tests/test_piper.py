@@ -121,7 +121,8 @@ def _nice(pid: int) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 def test_the_voice_process_renders_at_a_lower_priority_in_bounded_memory() -> None:
-    """The child runs VOICE_NICE below the skill, and a sentence's length costs no memory.
+    """The child runs VOICE_NICE below the skill, a sentence's length costs no memory, and
+    what a render used goes back.
 
     The voice's decoder renders in windows of one size (voice/split.py) and a sentence
     past WHOLE_CHARS in phrases, so one of 280 characters needs no more than one of 140;
@@ -144,6 +145,7 @@ def test_the_voice_process_renders_at_a_lower_priority_in_bounded_memory() -> No
         assert_speech(voice.synthesize(f"{half}, {half.lower()}."), 2 * len(half.split()))
         assert _status_mib(pid, "VmHWM") - once < 6
         assert once - loaded < 40
+        assert _status_mib(pid, "VmRSS") - loaded < 10  # and what it used went back
     finally:
         voice.close()
 

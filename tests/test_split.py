@@ -181,8 +181,9 @@ def test_the_parts_are_kept_private_split_once_and_replaced_for_another_voice(
 ) -> None:
     """A folder per voice file (0700, files 0600); read again without splitting; a new
     voice file's parts replace the old ones; a model that can't be split is remembered."""
-    folder = tmp_path / "voice"
+    folder = tmp_path / "data" / "cache" / "voice"
     first = kept_parts(bundled_model(), folder)
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
     assert first is not None
     assert first.boundary
     (kept,) = folder.iterdir()

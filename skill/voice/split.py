@@ -75,7 +75,9 @@ def kept_parts(model: Path, folder: Path) -> SplitModel | None:
         return None
     if boundary.exists() and parts.text_side.exists() and parts.decoder.exists():
         return SplitModel(parts.text_side, parts.decoder, boundary.read_text(encoding="utf-8"))
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for missing in [*reversed(folder.parents), folder]:
+        if not missing.exists():
+            missing.mkdir(mode=0o700)  # private from the first missing folder down
     fresh = Path(tempfile.mkdtemp(dir=folder, prefix=".split-"))
     try:
         made = split_model(model, fresh)
@@ -208,15 +210,24 @@ def decoder_windows(frames: int) -> Iterator[tuple[int, int, int, int]]:
         start = end
 
 
-def run_split(text_side: Any, decoder: Any, boundary: str, feed: dict[str, Any]) -> Any:
-    """Samples for one input, shaped as the whole model's run gives them."""
+def run_split(
+    text_side: Any, decoder: Any, boundary: str, feed: dict[str, Any], last: Any = None
+) -> Any:
+    """Samples for one input, shaped as the whole model's run gives them.
+
+    `last`: onnxruntime RunOptions for the text side's run and the decoder's last window
+    (the arena's shrinkage: the buffers one sentence used go back when it is done, and
+    the windows between reuse theirs).
+    """
     import numpy as np
 
-    (spectrum,) = text_side.run([boundary], feed)
+    (spectrum,) = text_side.run([boundary], feed, last)
+    windows = list(decoder_windows(int(spectrum.shape[2])))
     parts = []
-    for low, high, start, end in decoder_windows(int(spectrum.shape[2])):
+    for index, (low, high, start, end) in enumerate(windows):
         window = np.ascontiguousarray(spectrum[:, :, low:high])
-        (samples,) = decoder.run(None, {boundary: window})
+        options = last if index == len(windows) - 1 else None
+        (samples,) = decoder.run(None, {boundary: window}, options)
         parts.append(samples[..., (start - low) * HOP : (end - low) * HOP])
     return np.concatenate(parts, axis=-1)
 
