@@ -22,7 +22,6 @@ from skill.config.settings import VoiceSettings
 from skill.voice import split
 from skill.voice.piper import PiperSynthesizer, bundled_model
 from skill.voice.split import (
-    HOP,
     PAD,
     WINDOW,
     SplitModel,
@@ -87,7 +86,7 @@ def test_the_split_voice_gives_the_whole_models_samples(parts: SplitModel) -> No
         got = split.run_split(text_side, decoder, parts.boundary, feed)
         assert got.shape == expected.shape
         assert float(np.abs(got - expected).max()) < 2e-6, sentence
-        frames.append(expected.shape[-1] // HOP)
+        frames.append(expected.shape[-1] // 256)  # Piper's samples per frame
     assert frames[0] < WINDOW < 3 * WINDOW < frames[-1]  # one window, and many
 
 
@@ -133,16 +132,20 @@ def test_a_truncated_model_is_an_error_not_a_split(tmp_path: Path) -> None:
 
 @given(st.integers(min_value=1, max_value=3000))
 def test_the_windows_cover_every_frame_once_with_context(frames: int) -> None:
-    """Outputs tile the frames in order; every run reads WINDOW frames (or all there are);
-    an output frame is at least PAD from a window's cut edge."""
+    """Outputs tile the frames in order; every run reads WINDOW frames but the last (at
+    most WINDOW); an output frame is at least PAD from a window's cut edge; a window
+    overlaps the one before by no more than the context both need."""
     windows = list(decoder_windows(frames))
     assert [w[2] for w in windows] == [0] + [w[3] for w in windows[:-1]]
     assert windows[-1][3] == frames
+    assert all(high - low == WINDOW for low, high, _, _ in windows[:-1])
     for low, high, start, end in windows:
-        assert high - low == min(frames, WINDOW)
         assert 0 <= low <= start < end <= high <= frames
-        assert low == 0 or start - low >= PAD
-        assert high == frames or high - end >= PAD
+        assert high - low <= WINDOW
+        assert low == 0 or start - low == PAD
+        assert high == frames or high - end == PAD
+    computed = sum(high - low for low, high, _, _ in windows)
+    assert computed <= frames + 2 * PAD * (len(windows) - 1)
 
 
 def test_a_voice_that_cannot_be_split_renders_whole_by_phrases(
