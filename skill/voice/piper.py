@@ -307,10 +307,10 @@ def _load_voice(
     A model shaped like Piper's export is split into its text side and its decoder
     (voice/split.py; the parts are kept in `folder`, or in a temporary one), and the
     decoder renders in windows of a fixed size: a render then needs the same memory
-    whatever the sentence's length. Measured in one process rendering twelve sentences
-    of 5 to 103 characters whole, on one core: peak 172 MiB, against 195 for the whole
-    model rendering them in phrases of at most 44 characters, and no slower. Another
-    model is rendered whole, its arena shrunk after every render.
+    whatever the sentence's length. Measured in a process rendering 40 of the skill's
+    fixed sentences on one core (5 runs each): peak 175 MiB against 211 for the whole
+    model rendering them in phrases of at most 44 characters, in 1.05 times its time.
+    Another model is rendered whole, its arena shrunk after every render.
 
     onnxruntime's memory pattern never applies (the inputs change length with every
     sentence); turning it off lowers the peak by about 20 MB and costs no speed. Its
