@@ -6,8 +6,8 @@ render's memory is the decoder's, and it grows with the length of the sentence (
 0.23 MiB per frame of 256 samples). The decoder is convolutional: each sample depends
 only on the frames near it, so it can run over the spectrum in windows of a fixed size
 that overlap by `PAD` frames on each side, and the joined samples are those of one pass
-(to within 1e-6 of full scale, checked in tests/test_split.py). Every window has the same
-shape, so onnxruntime reuses the same buffers for each.
+(to within 1e-6 of full scale, checked in tests/test_split.py). Every window but a
+sentence's last has the same shape, so onnxruntime reuses the same buffers for each.
 
 The model file is split here by reading its protobuf wire format directly (the two parts
 share nothing but the boundary tensor). The running skill keeps the parts in its data
