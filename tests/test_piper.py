@@ -151,13 +151,14 @@ def test_the_voice_process_renders_at_a_lower_priority_in_bounded_memory() -> No
 
 
 def modes(folder: Path) -> tuple[int, list[int]]:
-    """Permission bits of a folder and of everything in it (0700 folders count as files'
-    0600: the voice's split model is kept in a folder of its own there)."""
-    inside = sorted(folder.rglob("*"))
-    bits = [stat.S_IMODE(p.stat().st_mode) for p in inside]
-    return stat.S_IMODE(folder.stat().st_mode), [
-        0o600 if p.is_dir() and b == 0o700 else b for p, b in zip(inside, bits, strict=True)
-    ]
+    """Permission bits of a folder and of every file in it, its subfolders' included."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return stat.S_IMODE(folder.stat().st_mode), [stat.S_IMODE(f.stat().st_mode) for f in files]
+
+
+def folder_modes(folder: Path) -> set[int]:
+    """Permission bits of every folder inside a folder."""
+    return {stat.S_IMODE(p.stat().st_mode) for p in folder.rglob("*") if p.is_dir()}
 
 
 @pytest.mark.asyncio
@@ -245,6 +246,7 @@ async def test_the_skill_speaks_with_the_real_voice(
     assert folder == 0o700
     assert files
     assert set(files) == {0o600}
+    assert folder_modes(tmp_path / "data" / "cache") == {0o700}  # the voice's split model
 
 
 @pytest.mark.asyncio

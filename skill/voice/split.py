@@ -45,6 +45,8 @@ _GRAPH_INPUT, _GRAPH_OUTPUT = 11, 12
 _NODE_INPUT, _NODE_OUTPUT, _NODE_NAME, _NODE_ATTRIBUTE = 1, 2, 3, 5
 _TENSOR_NAME = 8
 _LENGTH_DELIMITED = 2
+TEXT_SIDE, DECODER, BOUNDARY = "text.onnx", "decoder.onnx", "boundary"
+"""File names of the parts in their folder (BOUNDARY: the boundary tensor's name)."""
 
 
 @dataclass(frozen=True)
@@ -64,39 +66,39 @@ def kept_parts(model: Path, folder: Path) -> SplitModel | None:
 
     One subfolder per voice file (its size, time and path); the parts of any other voice
     file are removed when a new one is split. A model that can't be split is remembered
-    as such. Folders 0700, files 0600.
+    as such (a file `none`). Folders 0700, files 0600.
     """
     facts = model.stat()
     key = f"{facts.st_size}:{facts.st_mtime_ns}:{model.resolve()}"
     kept = folder / hashlib.sha256(key.encode()).hexdigest()[:16]
-    boundary = kept / "boundary"
-    parts = SplitModel(kept / "text.onnx", kept / "decoder.onnx", "")
     if (kept / "none").exists():
         return None
-    if boundary.exists() and parts.text_side.exists() and parts.decoder.exists():
-        return SplitModel(parts.text_side, parts.decoder, boundary.read_text(encoding="utf-8"))
+    if all((kept / name).exists() for name in (TEXT_SIDE, DECODER, BOUNDARY)):
+        return _parts(kept, (kept / BOUNDARY).read_text(encoding="utf-8"))
     for missing in [*reversed(folder.parents), folder]:
         if not missing.exists():
             missing.mkdir(mode=0o700)  # private from the first missing folder down
     fresh = Path(tempfile.mkdtemp(dir=folder, prefix=".split-"))
     try:
         made = split_model(model, fresh)
-        with _private(fresh / ("none" if made is None else "boundary")) as out:
+        with _private(fresh / ("none" if made is None else BOUNDARY)) as out:
             out.write(b"" if made is None else made.boundary.encode("utf-8"))
-        if made is not None:
-            made.text_side.rename(fresh / parts.text_side.name)
-            made.decoder.rename(fresh / parts.decoder.name)
         for old in folder.iterdir():
             if old != fresh:
                 shutil.rmtree(old) if old.is_dir() else old.unlink()
         fresh.rename(kept)
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
-    return None if made is None else SplitModel(parts.text_side, parts.decoder, made.boundary)
+    return None if made is None else _parts(kept, made.boundary)
+
+
+def _parts(folder: Path, boundary: str) -> SplitModel:
+    return SplitModel(folder / TEXT_SIDE, folder / DECODER, boundary)
 
 
 def split_model(model: Path, folder: Path) -> SplitModel | None:
-    """Write `model`'s text side and decoder into `folder`, or None when it can't be split.
+    """Write `model`'s text side and decoder into `folder` (TEXT_SIDE, DECODER), or None
+    when it can't be split.
 
     Reads the file through a memory map, so only its small records are copied; the
     weights go from the map to the new files.
@@ -104,22 +106,23 @@ def split_model(model: Path, folder: Path) -> SplitModel | None:
     with model.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
         view = memoryview(data)
         try:
-            return _split(view, model, folder)
+            return _split(view, folder)
         finally:
             view.release()
 
 
-def _split(data: memoryview, model: Path, folder: Path) -> SplitModel | None:
+def _split(data: memoryview, folder: Path) -> SplitModel | None:
     top = list(_fields(data))
     graph_fields = [f for f in top if f.number == _MODEL_GRAPH]
     if len(graph_fields) != 1:
         return None
     graph = graph_fields[0]
     body = data[graph.start : graph.end]
+    fields = list(_fields(body))
     nodes: list[_Node] = []
     initializers: list[tuple[str, _Field]] = []
     outputs: list[str] = []
-    for field in _fields(body):
+    for field in fields:
         payload = body[field.start : field.end]
         if field.number == _GRAPH_NODE:
             nodes.append(_node(payload, field))
@@ -133,30 +136,29 @@ def _split(data: memoryview, model: Path, folder: Path) -> SplitModel | None:
     boundary, decoder_nodes = cut
     decoder_inputs = {name for node in decoder_nodes for name in node.inputs}
     text_inputs = {name for node in nodes if node not in decoder_nodes for name in node.inputs}
-    text_side = folder / f"{model.stem}.text.onnx"
-    decoder = folder / f"{model.stem}.decoder.onnx"
+    parts = _parts(folder, boundary)
     head = [f for f in top if f.number != _MODEL_GRAPH]
     boundary_info = _value_info(boundary)
     kept: list[bytes | memoryview]
-    with _private(text_side) as out:
+    with _private(parts.text_side) as out:
         kept = [
-            *(body[f.key : f.end] for f in _fields(body) if f.number not in _REBUILT),
+            *(body[f.key : f.end] for f in fields if f.number not in _REBUILT),
             *(body[n.field.key : n.field.end] for n in nodes if n not in decoder_nodes),
             *(body[f.key : f.end] for name, f in initializers if name in text_inputs),
-            *(body[f.key : f.end] for f in _fields(body) if f.number == _GRAPH_INPUT),
+            *(body[f.key : f.end] for f in fields if f.number == _GRAPH_INPUT),
             _record(_GRAPH_OUTPUT, boundary_info),
         ]
         _write_model(out, data, head, kept)
-    with _private(decoder) as out:
+    with _private(parts.decoder) as out:
         kept = [
             _record(_GRAPH_NAME, b"decoder"),
             *(body[n.field.key : n.field.end] for n in nodes if n in decoder_nodes),
             *(body[f.key : f.end] for name, f in initializers if name in decoder_inputs),
             _record(_GRAPH_INPUT, boundary_info),
-            *(body[f.key : f.end] for f in _fields(body) if f.number == _GRAPH_OUTPUT),
+            *(body[f.key : f.end] for f in fields if f.number == _GRAPH_OUTPUT),
         ]
         _write_model(out, data, head, kept)
-    return SplitModel(text_side=text_side, decoder=decoder, boundary=boundary)
+    return parts
 
 
 _REBUILT = {_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT, 13}
